@@ -1,0 +1,162 @@
+"""Convert a trained Keras classifier to a full-int8 TFLite model and check it against float.
+
+    python -m convert.convert_tflite --keras runs/s2w32/best.keras --data ../shared/data/fer2013 \
+        --out models/emotion.tflite
+
+Calibration uses real training faces (a seeded, class-stratified sample), never noise: int8
+ranges fitted to noise clip real activations. The parity check runs float Keras and int8
+TFLite over the whole FER2013 test split and records top-1 agreement and the accuracy drop in
+the model card written beside the .tflite (``emotion.json``); ``convert.evaluate --card`` adds
+the full accuracy table later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from convert.fer_data import DatasetError, load, stratified_split
+from edge_emojify.labels import EMOTIONS
+
+CROP = {"margin": 0.15, "align_eyes": True,
+        "how": "square around the BlazeFace box, side = box side x (1 + margin), rotated so the eyes "
+               "are level, area-resampled to 48x48 grayscale"}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m convert.convert_tflite", description=__doc__.split("\n\n")[0])
+    p.add_argument("--keras", required=True, type=Path, help="classifier .keras (best.keras of a run)")
+    p.add_argument("--data", required=True, help="FER2013 folder or fer2013.csv")
+    p.add_argument("--out", required=True, type=Path, help="output .tflite; the card goes beside it")
+    p.add_argument("--calibration", type=int, default=500, help="training faces used to calibrate")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def to_int8_tflite(model, calibration: np.ndarray) -> bytes:
+    """Full-integer conversion: int8 weights, activations, input and output."""
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model.export(tmp, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+
+        def representative():
+            for image in calibration:
+                yield [image[None, :, :, None].astype(np.float32)]
+
+        converter.representative_dataset = representative
+        return converter.convert()
+
+
+def calibration_faces(train_images: np.ndarray, labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    _, idx = stratified_split(labels, min(1.0, count / len(labels)), seed)
+    return train_images[idx[:count]]
+
+
+def tflite_predict(model_path: Path, images: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Probabilities from a .tflite for raw uint8 faces (N, 48, 48), in batches, one thread."""
+    from edge_emojify.runtime import interpreter_class
+
+    cls, _ = interpreter_class()
+    interp = cls(model_path=str(model_path), num_threads=1)
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    in_scale, in_zero = inp["quantization"]
+    out_scale, out_zero = out["quantization"]
+    results = []
+    for start in range(0, len(images), batch):
+        x = images[start:start + batch, :, :, None].astype(np.float32)
+        if in_scale:
+            x = np.clip(np.round(x / in_scale + in_zero), -128, 127)
+        x = x.astype(inp["dtype"])
+        interp.resize_tensor_input(inp["index"], list(x.shape))
+        interp.allocate_tensors()
+        interp.set_tensor(inp["index"], x)
+        interp.invoke()
+        y = interp.get_tensor(out["index"]).astype(np.float32)
+        results.append((y - out_zero) * out_scale if out_scale else y)
+    return np.concatenate(results)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import keras
+
+    if not args.keras.is_file():
+        raise DatasetError(f"Keras model {args.keras} does not exist; train one with python -m convert.train")
+    model = keras.models.load_model(args.keras)
+    print(f"loaded {args.keras} ({model.count_params():,} parameters)", flush=True)
+    data = load(args.data, progress=False)
+    train, test = data.split("Training"), data.select(data.usage != "Training")
+    calibration = calibration_faces(train.images, train.labels, args.calibration, args.seed)
+    print(f"calibrating with {len(calibration)} training faces …", flush=True)
+    flat = to_int8_tflite(model, calibration)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(flat)
+    print(f"wrote {args.out} ({len(flat) / 1e6:.2f} MB)", flush=True)
+
+    print(f"parity check on {len(test)} test faces …", flush=True)
+    float_probs = model.predict(test.images[..., None].astype("float32"), batch_size=256, verbose=0)
+    int8_probs = tflite_predict(args.out, test.images)
+    float_pred, int8_pred = float_probs.argmax(1), int8_probs.argmax(1)
+    parity = {
+        "test_images": len(test),
+        "top1_agreement": round(float((float_pred == int8_pred).mean()), 4),
+        "float_accuracy": round(float((float_pred == test.labels).mean()), 4),
+        "int8_accuracy": round(float((int8_pred == test.labels).mean()), 4),
+    }
+    parity["accuracy_drop_points"] = round(100 * (parity["float_accuracy"] - parity["int8_accuracy"]), 2)
+    print("parity: " + ", ".join(f"{k} {v}" for k, v in parity.items()), flush=True)
+
+    run_config = args.keras.parent / "config.json"
+    card = {
+        "model": args.out.name,
+        "sha256": sha256(args.out),
+        "size_bytes": len(flat),
+        "labels": list(EMOTIONS),
+        "input": {"size": 48, "channels": 1, "dtype": "int8",
+                  "values": "raw grayscale pixels 0..255 quantised with the input tensor's scale and "
+                            "zero point (x = pixel - 128); normalisation is inside the model",
+                  "batch": "dynamic (resize the input tensor to N faces)"},
+        "output": "7 class probabilities (softmax), int8, in label order",
+        "crop": CROP,
+        "training": json.loads(run_config.read_text()) if run_config.is_file() else {},
+        "keras_source": str(args.keras),
+        "conversion": {
+            "command": "python -m convert.convert_tflite " + shlex.join(argv if argv is not None else sys.argv[1:]),
+            "calibration": f"{len(calibration)} FER2013 training faces, class-stratified, seed {args.seed}",
+            "parity": parity,
+        },
+        "data": "FER2013 (Goodfellow et al., 2013), Kaggle folder layout; FER+ votes (Barsoum et al., 2016) "
+                "for the secondary metric. Images are not shipped.",
+    }
+    card_path = args.out.with_suffix(".json")
+    if card_path.is_file():  # keep an earlier evaluation only if it measured this very file
+        old = json.loads(card_path.read_text())
+        if old.get("sha256") == card["sha256"] and "evaluation" in old:
+            card["evaluation"] = old["evaluation"]
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    print(f"wrote {card_path}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except DatasetError as exc:
+        sys.exit(f"error: {exc}")

@@ -1,0 +1,155 @@
+"""Train the emotion CNN on FER2013 (Keras 3: TensorFlow on a CPU, JAX on a GPU machine).
+
+    python -m convert.train --data ../shared/data/fer2013 --out runs/vgg16 --epochs 40
+
+The test split is never looked at here: a stratified validation split of the training images
+chooses the best epoch. Every epoch writes ``last.keras`` (with optimizer state) so a killed run
+resumes with ``--resume``; ``best.keras`` holds the classifier alone (no augmentation) with the
+best validation accuracy. ``log.csv`` and ``curve.png`` show the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from convert.fer_data import DatasetError, load, load_ferplus_votes, stratified_split
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m convert.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="FER2013 folder (train/, test/) or fer2013.csv")
+    p.add_argument("--out", required=True, type=Path, help="run folder for checkpoints and logs")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--widths", default="16,32,64,128", help="channels per conv block")
+    p.add_argument("--stem-stride", type=int, default=1, choices=(1, 2))
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--ferplus", type=Path, help="FER+ votes.csv: train on crowd-vote soft targets")
+    p.add_argument("--limit", type=int, default=0, help="use only N training images (smoke tests)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
+    return p.parse_args(argv)
+
+
+def _plot_curve(log_csv: Path, png: Path) -> None:
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with log_csv.open() as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, ax in (("loss", ax1), ("accuracy", ax2)):
+        ax.plot(epochs, [float(r[key]) for r in rows], label=f"train {key}")
+        ax.plot(epochs, [float(r["val_" + key]) for r in rows], label=f"validation {key}")
+        ax.set_xlabel("epoch")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import keras
+
+    from convert.model import build_classifier, training_model
+
+    keras.utils.set_random_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"backend {keras.backend.backend()}; loading {args.data}", flush=True)
+    data = load(args.data, progress=True).split("Training")
+    if args.limit:
+        data = data.select(np.random.default_rng(args.seed).permutation(len(data))[: args.limit])
+    targets = keras.utils.to_categorical(data.labels, 7).astype("float32")
+    if args.ferplus:
+        votes = load_ferplus_votes(args.ferplus, data)
+        has_vote = votes.sum(axis=1) > 0
+        targets[has_vote] = votes[has_vote]
+        print(f"FER+ soft targets for {has_vote.sum()} of {len(data)} images", flush=True)
+    train_idx, val_idx = stratified_split(data.labels, args.val_fraction, args.seed)
+    x = data.images[..., None].astype("float32")
+    x_train, y_train = x[train_idx], targets[train_idx]
+    # Validation is scored on the FER2013 labels, the metric every published figure uses.
+    x_val = x[val_idx]
+    y_val = keras.utils.to_categorical(data.labels[val_idx], 7).astype("float32")
+    print(f"train {len(train_idx)}, validation {len(val_idx)}", flush=True)
+
+    last, best = args.out / "last.keras", args.out / "best.keras"
+    state_file = args.out / "state.json"
+    steps = int(np.ceil(len(x_train) / args.batch))
+    initial_epoch = 0
+    if args.resume and last.exists():
+        model = keras.models.load_model(last)
+        state = json.loads(state_file.read_text())
+        initial_epoch = state["epochs_done"]
+        print(f"resumed from {last} after epoch {initial_epoch}", flush=True)
+    else:
+        classifier = build_classifier([int(w) for w in args.widths.split(",")],
+                                      stem_stride=args.stem_stride)
+        model = training_model(classifier, args.seed)
+        warmup = min(3 * steps, args.epochs * steps // 10)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=args.lr / 10, decay_steps=max(1, args.epochs * steps - warmup),
+            warmup_target=args.lr, warmup_steps=warmup, alpha=0.01)
+        model.compile(
+            optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
+            metrics=["accuracy"])
+        (args.out / "config.json").write_text(json.dumps(
+            {**{k: str(v) for k, v in vars(args).items()},
+             "command": "python -m convert.train " + shlex.join(argv if argv is not None else sys.argv[1:]),
+             "params": classifier.count_params(), "backend": keras.backend.backend()}, indent=2))
+        print(f"classifier: {classifier.count_params():,} parameters", flush=True)
+
+    classifier = model.get_layer("emotion_cnn")
+    best_val = json.loads(state_file.read_text()).get("best_val", 0.0) if initial_epoch else 0.0
+
+    class Checkpoint(keras.callbacks.Callback):
+        """Writes last.keras + state.json every epoch, best.keras on a new best validation score."""
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            nonlocal best_val
+            val = float((logs or {}).get("val_accuracy", 0.0))
+            if val > best_val:
+                best_val = val
+                classifier.save(best)
+            model.save(last)
+            state_file.write_text(json.dumps({"epochs_done": epoch + 1, "best_val": best_val,
+                                              "time": time.strftime("%Y-%m-%d %H:%M:%S")}))
+            _plot_curve(args.out / "log.csv", args.out / "curve.png")
+            print(f"epoch {epoch + 1}/{args.epochs}: val_accuracy {val:.4f} (best {best_val:.4f})",
+                  flush=True)
+
+    model.fit(x_train, y_train, batch_size=args.batch, epochs=args.epochs,
+              initial_epoch=initial_epoch, validation_data=(x_val, y_val),
+              callbacks=[keras.callbacks.CSVLogger(str(args.out / "log.csv"), append=initial_epoch > 0),
+                         Checkpoint()],
+              verbose=2 if not os.environ.get("CONVERT_QUIET") else 0)
+    print(f"done: best validation accuracy {best_val:.4f}; classifier in {best}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except DatasetError as exc:
+        sys.exit(f"error: {exc}")

@@ -1,0 +1,263 @@
+"""The live mirror: one loop that owns the frame, from camera to screen.
+
+The loop never blocks for long: capture runs in its own thread with a timeout, a lost camera
+shows a message and is reopened with back-off while the screen and the controls stay alive,
+and systemd's watchdog is pinged only after a finished frame, so a hung stage gets the
+service restarted. SIGTERM/SIGINT stop cleanly, SIGHUP reloads the config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_emojify import config as config_mod
+from edge_emojify.capture import LatestFrameReader
+from edge_emojify.config import Config
+from edge_emojify.controls import HOLD, NEXT, QUIT
+from edge_emojify.errors import UserError
+from edge_emojify.notify import Notifier, Watchdog
+from edge_emojify.pipeline import build_pipeline
+from edge_emojify.render.draw import EmojiAtlas, emoji_dir, message_screen
+from edge_emojify.render.modes import FrameStats, Renderer
+from edge_emojify.sinks import Sink, SinkError, open_sink
+from edge_emojify.sources import FrameSource, SourceError, open_source
+
+log = logging.getLogger(__name__)
+
+BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between camera reconnection attempts
+STATUS_EVERY = 5.0  # seconds between STATUS= updates to systemd
+
+
+@dataclasses.dataclass
+class LoopCounters:
+    frames: int = 0
+    camera_losses: int = 0
+    started: float = dataclasses.field(default_factory=time.monotonic)
+
+
+class App:
+    """Wires source → pipeline → renderer → sink with controls, signals and systemd notify.
+
+    Factories are injected so tests run the real loop with fake cameras, sinks and buttons.
+    """
+
+    def __init__(self, cfg: Config, *, config_path: Path | None = None,
+                 source_factory: Callable[[Config], FrameSource] | None = None,
+                 sink_factory: Callable[[Config, tuple[int, int], float], Sink] | None = None,
+                 button: Any = None, notifier: Notifier | None = None, threaded: bool = True,
+                 snapshot: Callable[[np.ndarray], Any] | None = None) -> None:
+        self.cfg = cfg
+        self.config_path = config_path
+        self.source_factory = source_factory or (lambda c: open_source(c.source))
+        self.sink_factory = sink_factory or (lambda c, size, fps: open_sink(c.display, size, fps))
+        self.button = button
+        self.notifier = notifier or Notifier()
+        self.watchdog = Watchdog(self.notifier)
+        self.threaded = threaded
+        self.snapshot = snapshot
+        self.pipeline = build_pipeline(cfg)
+        self.renderer = Renderer(EmojiAtlas(emoji_dir()), cfg.display)
+        self.counters = LoopCounters()
+        self.stats = FrameStats()
+        self.privacy = False
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._source: FrameSource | None = None
+        self._reader: LatestFrameReader | None = None
+        self._sink: Sink | None = None
+        self._canvas: np.ndarray | None = None
+        self._last_image: np.ndarray | None = None
+
+    # -- public controls ---------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    def handle(self, event: str) -> None:
+        """The one handler that keyboard and button events share."""
+        if event == NEXT:
+            log.info("mode: %s", self.renderer.next_mode())
+        elif event == QUIT:
+            self.stop()
+        elif event == HOLD:
+            action = self.cfg.button.hold_action
+            if action == "privacy":
+                self.privacy = not self.privacy
+                log.info("privacy %s", "on: screen blank, camera paused" if self.privacy else "off")
+                if self.privacy:
+                    self._close_source()
+            elif action == "snapshot" and self._last_image is not None and self.snapshot is not None:
+                try:
+                    log.info("snapshot saved: %s", self.snapshot(self._last_image))
+                except UserError as exc:
+                    log.error("%s", exc)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self, max_frames: int = 0) -> int:
+        """Run until stopped, the stream ends, or ``max_frames`` frames were shown. Returns 0."""
+        restore = self._install_signals()
+        try:
+            self._loop(max_frames)
+        finally:
+            self._shutdown()
+            restore()
+        return 0
+
+    def _loop(self, max_frames: int) -> None:
+        attempt, retry_at = 0, 0.0
+        last_status = time.monotonic()
+        while not self._stop.is_set():
+            if self._reload.is_set():
+                self._reload.clear()
+                self._apply_reload()
+            for event in self._poll_events():
+                self.handle(event)
+            if self.privacy:
+                self._show_message(["privacy mode", "hold the button to resume"])
+                self._stop.wait(0.1)
+                continue
+            if self._source is None:
+                if time.monotonic() < retry_at:
+                    self._show_message(["camera lost - retrying", f"attempt {attempt}"])
+                    self._stop.wait(0.1)
+                    continue
+                try:
+                    self._open_source()
+                    attempt = 0
+                except SourceError as exc:
+                    attempt += 1
+                    retry_at = time.monotonic() + BACKOFF[min(attempt, len(BACKOFF)) - 1]
+                    log.warning("camera: %s (retry %d)", exc, attempt)
+                    continue
+            try:
+                frame = self._reader.get() if self._reader else self._source.read()
+            except SourceError as exc:
+                self.counters.camera_losses += 1
+                log.warning("camera lost: %s; retrying", exc)
+                self._close_source()
+                attempt, retry_at = 1, time.monotonic() + BACKOFF[0]
+                continue
+            if frame is None:
+                log.info("end of %s", self._source.name)
+                return
+            t0 = time.perf_counter()
+            tracks = self.pipeline.process(frame)
+            if tracks is None:
+                continue
+            sink = self._ensure_sink(frame.image.shape[1], frame.image.shape[0])
+            t1 = time.perf_counter()
+            image = self.renderer.render(frame, tracks, self._canvas, self.stats)
+            t2 = time.perf_counter()
+            sink.show(image)
+            t3 = time.perf_counter()
+            self._last_image = frame.image
+            self._frame_done(t0, {**self.pipeline.stage_ms, "render": (t2 - t1) * 1e3,
+                                  "show": (t3 - t2) * 1e3})
+            if time.monotonic() - last_status > STATUS_EVERY:
+                last_status = time.monotonic()
+                self.notifier.status(f"{self.stats.fps:.1f} fps, {len(tracks)} face(s), mode {self.renderer.mode}")
+            if max_frames and self.counters.frames >= max_frames:
+                return
+
+    def _frame_done(self, t0: float, stage_ms: dict[str, float]) -> None:
+        self.counters.frames += 1
+        if self.counters.frames == 1:
+            self.notifier.ready()
+            log.info("first frame on screen")
+        dt = time.perf_counter() - t0
+        self.stats.stage_ms = stage_ms
+        instant = 1.0 / max(dt, 1e-6)
+        self.stats.fps = instant if self.stats.fps == 0 else 0.9 * self.stats.fps + 0.1 * instant
+        self.watchdog.frame_done()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _poll_events(self) -> list[str]:
+        events = self._sink.poll() if self._sink else []
+        if self.button is not None:
+            events += self.button.poll()
+        return events
+
+    def _open_source(self) -> None:
+        self._source = self.source_factory(self.cfg)
+        log.info("source: %s", self._source.name)
+        if self.threaded:
+            self._reader = LatestFrameReader(self._source, self.cfg.source.timeout)
+
+    def _close_source(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        elif self._source is not None:
+            self._source.close()
+        self._reader, self._source = None, None
+        self.pipeline.tracker.reset()
+
+    def _ensure_sink(self, width: int, height: int) -> Sink:
+        if self._sink is None:
+            fps = getattr(self._source, "fps", self.cfg.source.fps)
+            self._sink = self.sink_factory(self.cfg, (width, height), fps)
+            w, h = self._sink.size
+            self._canvas = np.zeros((h, w, 3), np.uint8)
+        return self._sink
+
+    def _show_message(self, lines: list[str]) -> None:
+        if self._sink is None:
+            w = self.cfg.display.width or self.cfg.source.width
+            h = self.cfg.display.height or self.cfg.source.height
+            try:
+                self._ensure_sink(w, h)
+            except SinkError as exc:
+                log.error("%s", exc)
+                return
+        self._sink.show(message_screen(self._canvas, lines))
+        self.watchdog.frame_done()  # the loop is alive; a lost camera is not a hung service
+
+    def _apply_reload(self) -> None:
+        self.notifier.reloading()
+        try:
+            cfg, _ = config_mod.load(str(self.config_path) if self.config_path else None)
+            pipeline = build_pipeline(cfg)
+        except UserError as exc:
+            log.error("reload failed, keeping the old config: %s", exc)
+            self.notifier.ready()
+            return
+        if cfg.source != self.cfg.source:
+            self._close_source()
+        if cfg.display != self.cfg.display and self._sink is not None:
+            self._sink.close()
+            self._sink = None
+        self.cfg, self.pipeline = cfg, pipeline
+        self.renderer = Renderer(self.renderer.atlas, cfg.display)
+        log.info("config reloaded from %s", self.config_path or "defaults")
+        self.notifier.ready()
+
+    def _shutdown(self) -> None:
+        self.notifier.stopping()
+        self._close_source()
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+        if self.button is not None:
+            self.button.close()
+        log.info("stopped after %d frames", self.counters.frames)
+
+    def _install_signals(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        handlers = {signal.SIGTERM: lambda *_: self.stop(), signal.SIGINT: lambda *_: self.stop(),
+                    signal.SIGHUP: lambda *_: self.request_reload()}
+        previous = {sig: signal.signal(sig, h) for sig, h in handlers.items()}
+        return lambda: [signal.signal(sig, h) for sig, h in previous.items()]  # type: ignore[func-returns-value]

@@ -1,0 +1,92 @@
+"""``edge-emojify bench``: per-stage p50/p95 milliseconds and frames per second.
+
+Frames are decoded and resized before timing starts, so the figures are the pipeline's own
+(detect + classify + track + render), not the video decoder's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+import cv2
+import numpy as np
+
+from edge_emojify.config import Config
+from edge_emojify.pipeline import build_pipeline
+from edge_emojify.render.draw import EmojiAtlas, emoji_dir
+from edge_emojify.render.modes import FrameStats, Renderer
+from edge_emojify.sources import open_source
+from edge_emojify.sources.base import frame_from_bgr
+from edge_emojify.types import Frame
+
+log = logging.getLogger(__name__)
+
+
+def load_frames(cfg: Config, count: int, width: int) -> list[Frame]:
+    """Up to ``count`` frames of the configured source (looping), resized to ``width``."""
+    source_cfg = cfg.source if cfg.source.kind != "auto" else dataclasses.replace(cfg.source, kind="sample")
+    source = open_source(dataclasses.replace(source_cfg, loop=True), realtime=False)
+    frames = []
+    try:
+        while len(frames) < count:
+            frame = source.read()
+            if frame is None:
+                break
+            image = frame.image
+            if width and image.shape[1] != width:
+                image = cv2.resize(image, (width, round(image.shape[0] * width / image.shape[1])),
+                                   interpolation=cv2.INTER_AREA)
+            frames.append(frame_from_bgr(image, len(frames) + 1, cfg.source.detect_width, 0.0))
+    finally:
+        source.close()
+    return frames
+
+
+def percentiles(samples: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
+    return {k: (float(np.percentile(v, 50)), float(np.percentile(v, 95))) for k, v in samples.items()}
+
+
+def time_pipeline(cfg: Config, frames: list[Frame], warmup: int = 10) -> dict[str, list[float]]:
+    """Milliseconds per stage per frame (after ``warmup`` untimed frames)."""
+    pipeline = build_pipeline(cfg)
+    renderer = Renderer(EmojiAtlas(emoji_dir()), cfg.display)
+    h, w = frames[0].image.shape[:2]
+    canvas = np.zeros((cfg.display.height or h, cfg.display.width or w, 3), np.uint8)
+    samples: dict[str, list[float]] = {"detect": [], "emotion": [], "track": [], "render": [], "frame": []}
+    faces = []
+    for i, frame in enumerate(frames[:warmup] + frames):
+        t0 = time.perf_counter()
+        tracks = pipeline.process(frame) or []
+        t1 = time.perf_counter()
+        renderer.render(frame, tracks, canvas, FrameStats())
+        t2 = time.perf_counter()
+        if i < warmup:
+            continue
+        for stage, ms in pipeline.stage_ms.items():
+            samples[stage].append(ms)
+        samples["render"].append((t2 - t1) * 1e3)
+        samples["frame"].append((t2 - t0) * 1e3)
+        faces.append(sum(1 for t in tracks if t.missed == 0))
+    samples["faces"] = faces
+    return samples
+
+
+def report(title: str, samples: dict[str, list[float]]) -> str:
+    stats = percentiles({k: v for k, v in samples.items() if k != "faces"})
+    lines = [title, f"{'stage':>8}  {'p50 ms':>7}  {'p95 ms':>7}"]
+    lines += [f"{k:>8}  {p50:7.2f}  {p95:7.2f}" for k, (p50, p95) in stats.items()]
+    frame_mean = float(np.mean(samples["frame"]))
+    lines.append(f"{len(samples['frame'])} frames, {np.mean(samples['faces']):.2f} faces/frame, "
+                 f"{1000 / frame_mean:.1f} fps (mean {frame_mean:.2f} ms/frame)")
+    return "\n".join(lines)
+
+
+def run_bench(cfg: Config, count: int, width: int) -> int:
+    frames = load_frames(cfg, count, width)
+    h, w = frames[0].image.shape[:2]
+    print(f"bench: {len(frames)} frames of {w}x{h}, {cfg.emotion.threads} thread(s), "
+          f"detector range {cfg.detector.range}, mode {cfg.display.mode}", flush=True)
+    print(report("edge-emojify pipeline", time_pipeline(cfg, frames)))
+    return 0

@@ -1,0 +1,136 @@
+"""The ``edge-emojify`` command: run, doctor, bench, config.
+
+Every expected failure (missing model, bad config key, camera busy, no display) ends as one
+line on stderr and exit status 2; tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+from edge_emojify import __version__
+from edge_emojify import config as config_mod
+from edge_emojify.errors import UserError
+from edge_emojify.sinks.base import SinkError
+from edge_emojify.sources.base import SourceError
+
+log = logging.getLogger("edge_emojify")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="TOML config file (default: $EDGE_EMOJIFY_CONFIG, then "
+                                    "/etc/edge-emojify/config.toml, then built-in defaults)")
+    p.add_argument("--source", help="camera number, 'picamera', 'sample', a video, an image or a folder")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one config key, e.g. --set detector.max_faces=3 (repeatable)")
+    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-emojify", description="An emoji over every face, "
+                                     "matching its expression, live from a camera.")
+    parser.add_argument("--version", action="version", version=f"edge-emojify {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the mirror", description="Run the mirror until q, Ctrl-C or SIGTERM.")
+    _common(run)
+    run.add_argument("--sink", choices=[c for c in config_mod.DisplayConfig.__dataclass_fields__["sink"]
+                                        .metadata["choices"]], help="where frames go (display.sink)")
+    run.add_argument("--output", help="video file or PNG folder for the video/png sinks (display.output)")
+    run.add_argument("--mode", choices=config_mod.MODES, help="mode shown at start (display.mode)")
+    run.add_argument("--frames", type=int, default=0, help="stop after N frames (0 = run until stopped)")
+    run.add_argument("--no-button", action="store_true", help="do not use the GPIO button")
+
+    doctor = sub.add_parser("doctor", help="check camera, display, GPIO, models, config and service",
+                            description="Check every part the mirror needs; each problem comes with a fix.")
+    _common(doctor)
+
+    bench = sub.add_parser("bench", help="time the pipeline per stage on a source",
+                           description="Run detect + classify + track + render on N frames of a source "
+                                       "(default: the bundled sample) and print p50/p95 ms per stage.")
+    _common(bench)
+    bench.add_argument("--frames", type=int, default=300)
+    bench.add_argument("--width", type=int, default=640, help="resize frames to this width (0 = as is)")
+
+    cfg = sub.add_parser("config", help="print the effective config or the reference",
+                         description="Print the effective config (after file and --set) as TOML.")
+    _common(cfg)
+    cfg.add_argument("--reference", action="store_true", help="print the Markdown table of every key")
+    return parser
+
+
+def load_config(args: argparse.Namespace) -> tuple[config_mod.Config, Path | None]:
+    from edge_emojify.sources import from_argument
+
+    cfg, path = config_mod.load(args.config)
+    cfg = config_mod.override(cfg, args.set)
+    if getattr(args, "source", None):
+        cfg = dataclasses.replace(cfg, source=from_argument(cfg.source, args.source))
+    display = {k: getattr(args, k) for k in ("sink", "output", "mode") if getattr(args, k, None)}
+    if display:
+        cfg = dataclasses.replace(cfg, display=dataclasses.replace(cfg.display, **display))
+    return cfg, path
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge_emojify.app import App
+    from edge_emojify.snapshots import save_snapshot
+
+    cfg, path = load_config(args)
+    log.info("edge-emojify %s, config %s", __version__, path or "built-in defaults")
+    button = None
+    if cfg.button.enabled and not args.no_button:
+        from edge_emojify.controls.button import Button
+
+        button = Button(cfg.button)
+    file_sink = cfg.display.sink in ("video", "png")
+    file_source = cfg.source.kind in ("video", "image")
+    # A file rendered to a file keeps every frame; anything live is paced and drops stale frames.
+    from edge_emojify.sources import open_source
+
+    app = App(cfg, config_path=path, button=button, threaded=not (file_sink and file_source),
+              source_factory=lambda c: open_source(c.source, realtime=not (file_sink and file_source)),
+              snapshot=lambda image: save_snapshot(image, cfg.snapshots))
+    return app.run(max_frames=args.frames)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    if args.reference:
+        print(config_mod.reference_markdown())
+        return 0
+    cfg, path = load_config(args)
+    print(f"# effective config (file: {path or 'none, built-in defaults'})")
+    print(config_mod.to_toml(cfg))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=getattr(args, "log_level", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "doctor":
+            from edge_emojify.doctor import run_doctor
+
+            return run_doctor(load_config(args))
+        if args.command == "bench":
+            from edge_emojify.bench import run_bench
+
+            cfg, _ = load_config(args)
+            return run_bench(cfg, args.frames, args.width)
+        return cmd_config(args)
+    except (UserError, SourceError, SinkError) as exc:
+        print(f"edge-emojify: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

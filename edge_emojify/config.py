@@ -1,0 +1,255 @@
+"""All settings in one typed place, loaded from one TOML file.
+
+Lookup order: ``--config PATH``, then ``$EDGE_EMOJIFY_CONFIG``, then
+``/etc/edge-emojify/config.toml``, then the defaults below. CLI flags override the file.
+Every key is checked: an unknown key, a wrong type or a value out of range raises
+:class:`UserError` naming the file, the key and what is allowed. README's config reference is
+generated from the field docs here (``edge-emojify config --reference``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_emojify.errors import UserError
+
+SYSTEM_CONFIG = Path("/etc/edge-emojify/config.toml")
+PACKAGE_DIR = Path(__file__).resolve().parent
+MODES = ("mirror", "panel", "emoji", "debug")
+
+
+def _opt(default: Any, doc: str, choices: tuple[Any, ...] = (), lo: float | None = None,
+         hi: float | None = None) -> Any:
+    return field(default=default, metadata={"doc": doc, "choices": choices, "lo": lo, "hi": hi})
+
+
+def _default_models_dir() -> Path:
+    # A source checkout keeps models/ beside the package; an installed wheel ships it inside.
+    for candidate in (PACKAGE_DIR.parent / "models", PACKAGE_DIR / "models"):
+        if candidate.is_dir():
+            return candidate
+    return PACKAGE_DIR.parent / "models"
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    kind: str = _opt("auto", "where frames come from; auto = Pi camera, else USB camera 0, else the "
+                     "bundled sample", ("auto", "picamera", "camera", "video", "image", "sample"))
+    path: str = _opt("", "video file, image file or folder of images (kind video/image)")
+    camera_index: int = _opt(0, "camera number (OpenCV index or Pi camera number)", lo=0, hi=16)
+    width: int = _opt(1280, "capture width in pixels", lo=64, hi=4096)
+    height: int = _opt(720, "capture height in pixels", lo=48, hi=3072)
+    fps: float = _opt(30.0, "frame rate asked of the camera; also the playback rate of files", lo=1, hi=240)
+    detect_width: int = _opt(640, "width of the grayscale image faces are found in (Pi lores "
+                             "stream)", lo=64, hi=1920)
+    rotation: int = _opt(0, "rotate the camera image (degrees)", (0, 180))
+    hflip: bool = _opt(False, "flip the camera image left-right at the sensor")
+    vflip: bool = _opt(False, "flip the camera image upside down at the sensor")
+    loop: bool = _opt(True, "restart a video file or image folder at its end")
+    timeout: float = _opt(2.0, "seconds a frame may take before the camera counts as lost", lo=0.1, hi=60)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    model_dir: str = _opt("", "folder with face_detection_*.tflite (empty = the shipped models/)")
+    range: str = _opt("auto", "short: faces near the camera; full: small, distant faces; auto: "
+                      "short, plus full when short finds nothing", ("auto", "short", "full", "both"))
+    min_score: float = _opt(0.6, "minimum detection confidence", lo=0.05, hi=1.0)
+    min_face: int = _opt(24, "smallest face width in camera pixels", lo=4, hi=1000)
+    max_faces: int = _opt(6, "most faces handled per frame (the largest win)", lo=1, hi=50)
+    nms_iou: float = _opt(0.3, "overlap above which two detections are merged", lo=0.05, hi=0.95)
+
+
+@dataclass(frozen=True)
+class EmotionConfig:
+    model: str = _opt("", "emotion .tflite (empty = the shipped models/emotion.tflite); its .json "
+                      "card must sit beside it")
+    threads: int = _opt(1, "TFLite interpreter threads", lo=1, hi=8)
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    smoothing: float = _opt(0.25, "weight of the newest scores in the running average (1 = no "
+                            "smoothing)", lo=0.01, hi=1.0)
+    hysteresis: float = _opt(0.12, "how much a new label must beat the current one before the emoji "
+                             "changes", lo=0.0, hi=1.0)
+    match_iou: float = _opt(0.2, "overlap needed to keep a face's identity between frames", lo=0.0, hi=1.0)
+    max_missed: int = _opt(8, "frames a face may go undetected before its track ends", lo=0, hi=300)
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    sink: str = _opt("auto", "where frames go; auto = full screen on a console/desktop, else a video "
+                     "file", ("auto", "window", "fullscreen", "framebuffer", "video", "png", "null"))
+    mode: str = _opt("mirror", "the mode shown at start", MODES)
+    width: int = _opt(0, "output width (0 = the screen's, or the camera's for files)", lo=0, hi=7680)
+    height: int = _opt(0, "output height (0 = the screen's, or the camera's for files)", lo=0, hi=4320)
+    output: str = _opt("edge-emojify.mp4", "file for the video sink, folder for the png sink")
+    fbdev: str = _opt("/dev/fb0", "framebuffer device for the framebuffer sink")
+    mirror: bool = _opt(True, "show the camera mirrored left-right, like a mirror")
+    show_fps: bool = _opt(False, "draw the frame rate in every mode")
+
+
+@dataclass(frozen=True)
+class ButtonConfig:
+    enabled: bool = _opt(True, "use a GPIO push button (ignored with a warning off a Pi)")
+    pin: int = _opt(17, "BCM pin of the button; its other side goes to GND", lo=0, hi=27)
+    hold_seconds: float = _opt(2.0, "press this long for the hold action", lo=0.3, hi=30)
+    hold_action: str = _opt("snapshot", "what a long press does", ("snapshot", "privacy", "none"))
+    bounce_ms: int = _opt(50, "debounce time in milliseconds", lo=0, hi=1000)
+    led_pin: int = _opt(-1, "BCM pin of an optional status LED (-1 = none)", lo=-1, hi=27)
+
+
+@dataclass(frozen=True)
+class SnapshotConfig:
+    folder: str = _opt("/var/lib/edge-emojify/snapshots", "where the hold action saves JPEGs")
+    max_mb: float = _opt(200.0, "oldest snapshots are deleted above this total size", lo=1, hi=100000)
+
+
+@dataclass(frozen=True)
+class Config:
+    source: SourceConfig = field(default_factory=SourceConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    emotion: EmotionConfig = field(default_factory=EmotionConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
+    button: ButtonConfig = field(default_factory=ButtonConfig)
+    snapshots: SnapshotConfig = field(default_factory=SnapshotConfig)
+
+    @property
+    def models_dir(self) -> Path:
+        return Path(self.detector.model_dir) if self.detector.model_dir else _default_models_dir()
+
+    @property
+    def emotion_model(self) -> Path:
+        return Path(self.emotion.model) if self.emotion.model else _default_models_dir() / "emotion.tflite"
+
+
+def _sections() -> dict[str, type]:
+    hints = typing.get_type_hints(Config)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Config)}
+
+
+def _check_value(where: str, f: dataclasses.Field, kind: type, value: Any) -> Any:
+    meta = f.metadata
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"{where} must be true or false, got {value!r}")
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{where} must be a whole number, got {value!r}")
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"{where} must be a number, got {value!r}")
+        value = float(value)
+    elif kind is str and not isinstance(value, str):
+        raise UserError(f"{where} must be a string in quotes, got {value!r}")
+    if meta.get("choices") and value not in meta["choices"]:
+        allowed = ", ".join(repr(c) for c in meta["choices"])
+        raise UserError(f"{where} is {value!r}; allowed: {allowed}")
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None and value < lo or hi is not None and value > hi:
+        raise UserError(f"{where} is {value!r}; allowed: {lo} to {hi}")
+    return value
+
+
+def from_dict(data: dict[str, Any], origin: str = "config") -> Config:
+    """Build a validated Config from nested ``{section: {key: value}}``; unknown keys are errors."""
+    sections = _sections()
+    built: dict[str, Any] = {}
+    for name, table in data.items():
+        if name not in sections:
+            raise UserError(f"{origin}: unknown section [{name}]; allowed: {', '.join(sections)}")
+        if not isinstance(table, dict):
+            raise UserError(f"{origin}: [{name}] must be a table of keys")
+        cls = sections[name]
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        hints = typing.get_type_hints(cls)
+        values = {}
+        for key, value in table.items():
+            if key not in fields:
+                raise UserError(f"{origin}: unknown key [{name}].{key}; allowed: {', '.join(fields)}")
+            values[key] = _check_value(f"{origin}: [{name}].{key}", fields[key], hints[key], value)
+        built[name] = cls(**values)
+    return Config(**built)
+
+
+def find_config_file(explicit: str | None) -> Path | None:
+    """The file to read, by the documented lookup order; None means built-in defaults."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise UserError(f"config file {path} does not exist; fix --config or create the file")
+        return path
+    env = os.environ.get("EDGE_EMOJIFY_CONFIG")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise UserError(f"EDGE_EMOJIFY_CONFIG points to {path}, which does not exist; fix or unset it")
+        return path
+    return SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None
+
+
+def load(explicit: str | None = None) -> tuple[Config, Path | None]:
+    """Load and validate the config; returns it and the file it came from (None = defaults)."""
+    path = find_config_file(explicit)
+    if path is None:
+        return Config(), None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read config file {path}: {exc.__class__.__name__}; check its "
+                        "permissions and encoding (UTF-8)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"config file {path} is not valid TOML ({exc}); fix that line") from None
+    return from_dict(data, str(path)), path
+
+
+def override(config: Config, assignments: list[str]) -> Config:
+    """Apply ``section.key=value`` overrides (values in TOML syntax; bare words are strings)."""
+    data: dict[str, dict[str, Any]] = {}
+    for item in assignments:
+        name, sep, raw = item.partition("=")
+        section, dot, key = name.strip().partition(".")
+        if not sep or not dot:
+            raise UserError(f"--set {item!r} must look like section.key=value, e.g. display.mode=debug")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        data.setdefault(section, {})[key] = value
+    merged = {name: {**dataclasses.asdict(getattr(config, name)), **values} for name, values in data.items()}
+    checked = from_dict(merged, "--set")
+    return dataclasses.replace(config, **{name: getattr(checked, name) for name in data})
+
+
+def reference_markdown() -> str:
+    """The config reference for README: every section and key, its default and its meaning."""
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+    for name, cls in _sections().items():
+        for f in dataclasses.fields(cls):
+            default = f.default
+            shown = str(default).lower() if isinstance(default, bool) else repr(default).replace("'", '"')
+            doc = f.metadata["doc"]
+            if f.metadata.get("choices"):
+                doc += " (" + " / ".join(str(c) for c in f.metadata["choices"]) + ")"
+            lines.append(f"| `{name}.{f.name}` | `{shown}` | {doc} |")
+    return "\n".join(lines)
+
+
+def to_toml(config: Config) -> str:
+    """The config as TOML, every key written out (a starting point for /etc/edge-emojify/config.toml)."""
+    out = []
+    for name in _sections():
+        out.append(f"[{name}]")
+        for key, value in dataclasses.asdict(getattr(config, name)).items():
+            shown = str(value).lower() if isinstance(value, bool) else repr(value).replace("'", '"')
+            out.append(f"{key} = {shown}")
+        out.append("")
+    return "\n".join(out)

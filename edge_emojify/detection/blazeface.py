@@ -1,0 +1,106 @@
+"""BlazeFace (MediaPipe face detection) on a TFLite interpreter: letterbox, invoke, decode.
+
+Two published variants share one decoder: *short range* (128×128 input, 896 anchors, faces
+within ~2 m that fill a good part of the image) and *full range* (192×192, 2304 anchors, small
+and distant faces). Anchors follow MediaPipe's SsdAnchorsCalculator with fixed anchor size, so
+each anchor is just a grid-cell centre.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_emojify.runtime import load_interpreter
+
+
+@dataclass(frozen=True)
+class BlazeFaceSpec:
+    """What differs between the two BlazeFace variants."""
+
+    filename: str
+    input_size: int
+    layers: tuple[tuple[int, int], ...]  # (stride, anchors per grid cell)
+
+
+SHORT_RANGE = BlazeFaceSpec("face_detection_short_range.tflite", 128, ((8, 2), (16, 6)))
+FULL_RANGE = BlazeFaceSpec("face_detection_full_range.tflite", 192, ((4, 1),))
+
+
+def make_anchors(spec: BlazeFaceSpec) -> np.ndarray:
+    """Anchor centres ``(N, 2)`` in 0..1 input coordinates, in the model's output order."""
+    rows = []
+    for stride, per_cell in spec.layers:
+        cells = spec.input_size // stride
+        ys, xs = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
+        centres = np.stack([(xs + 0.5) / cells, (ys + 0.5) / cells], axis=-1).reshape(-1, 1, 2)
+        rows.append(np.repeat(centres, per_cell, axis=1).reshape(-1, 2))
+    return np.concatenate(rows).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class RawDetections:
+    """Decoded candidates in source-image pixels: boxes (N,4) x0y0x1y1, keypoints (N,6,2), scores (N,)."""
+
+    boxes: np.ndarray
+    keypoints: np.ndarray
+    scores: np.ndarray
+
+
+class BlazeFace:
+    """One BlazeFace model: ``detect(image_bgr)`` returns every candidate above ``min_score``."""
+
+    def __init__(self, spec: BlazeFaceSpec, model_dir: Path, threads: int = 1) -> None:
+        self.spec = spec
+        self.interpreter = load_interpreter(model_dir / spec.filename, threads, "face detector")
+        inp = self.interpreter.get_input_details()[0]
+        size = spec.input_size
+        if tuple(inp["shape"]) != (1, size, size, 3):
+            raise ValueError(f"{spec.filename}: expected input (1,{size},{size},3), got {inp['shape']}")
+        self._input_index = inp["index"]
+        outputs = sorted(self.interpreter.get_output_details(), key=lambda d: d["shape"][-1])
+        self._scores_index, self._regressors_index = outputs[0]["index"], outputs[1]["index"]
+        self.anchors = make_anchors(spec)
+        if outputs[1]["shape"][1] != len(self.anchors):
+            raise ValueError(f"{spec.filename}: {outputs[1]['shape'][1]} outputs but {len(self.anchors)} anchors")
+        self._canvas = np.zeros((size, size, 3), np.float32)
+
+    def _letterbox(self, image_bgr: np.ndarray) -> tuple[float, float, float]:
+        """Fit the image into the square input, centred; returns (scale, pad_x, pad_y) in input pixels."""
+        h, w = image_bgr.shape[:2]
+        size = self.spec.input_size
+        scale = size / max(h, w)
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        small = cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_AREA)
+        pad_x, pad_y = (size - nw) // 2, (size - nh) // 2
+        canvas = self._canvas
+        canvas.fill(-1.0)  # black padding, as MediaPipe pads
+        # BGR → RGB and 0..255 → -1..1 in one pass into the preallocated canvas.
+        canvas[pad_y:pad_y + nh, pad_x:pad_x + nw] = small[..., ::-1] * (2 / 255) - 1
+        return scale, pad_x, pad_y
+
+    def detect(self, image_bgr: np.ndarray, min_score: float) -> RawDetections:
+        scale, pad_x, pad_y = self._letterbox(image_bgr)
+        self.interpreter.set_tensor(self._input_index, self._canvas[None])
+        self.interpreter.invoke()
+        logits = self.interpreter.get_tensor(self._scores_index)[0, :, 0]
+        keep = np.flatnonzero(logits > np.log(min_score / (1 - min_score)))
+        if keep.size == 0:
+            empty = np.zeros((0,), np.float32)
+            return RawDetections(np.zeros((0, 4), np.float32), np.zeros((0, 6, 2), np.float32), empty)
+        raw = self.interpreter.get_tensor(self._regressors_index)[0, keep]
+        size = self.spec.input_size
+        anchors = self.anchors[keep] * size
+        centre = raw[:, 0:2] + anchors
+        half = raw[:, 2:4] / 2
+        boxes = np.concatenate([centre - half, centre + half], axis=1)
+        keypoints = raw[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]
+        # Undo the letterbox: input pixels → source pixels.
+        offset = np.array([pad_x, pad_y], np.float32)
+        boxes = (boxes - np.tile(offset, 2)) / scale
+        keypoints = (keypoints - offset) / scale
+        scores = 1 / (1 + np.exp(-np.clip(logits[keep], -80, 80)))
+        return RawDetections(boxes.astype(np.float32), keypoints.astype(np.float32), scores.astype(np.float32))

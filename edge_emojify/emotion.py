@@ -1,0 +1,148 @@
+"""Emotion scores per face: an upright 48×48 grayscale crop, all faces in one int8 TFLite invoke.
+
+The model card (``emotion.json`` beside the model) is the contract: it fixes the label order,
+the input size and how the crop is made. The card and the model are checked against each other
+at load time, because a model retrained with another class order would otherwise show the
+wrong emoji without any error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_emojify.errors import UserError
+from edge_emojify.labels import EMOTIONS
+from edge_emojify.runtime import load_interpreter
+from edge_emojify.types import Face
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """The parts of ``emotion.json`` the app relies on."""
+
+    labels: tuple[str, ...]
+    input_size: int
+    margin: float  # crop side = face box side × (1 + margin)
+    align: bool  # rotate the crop so the eyes are level
+
+    @classmethod
+    def load(cls, path: Path) -> ModelCard:
+        if not path.is_file():
+            raise UserError(f"model card {path} is missing; it must sit beside the .tflite "
+                            "(rebuild both with convert/)")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            crop = data["crop"]
+            card = cls(tuple(data["labels"]), int(data["input"]["size"]), float(crop["margin"]),
+                       bool(crop["align_eyes"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"model card {path} is unreadable ({exc.__class__.__name__}: {exc}); "
+                            "rebuild it with convert/") from None
+        if card.labels != EMOTIONS:
+            raise UserError(f"model card {path} lists labels {list(card.labels)}; the app needs "
+                            f"{list(EMOTIONS)} in that order: retrain or fix the card")
+        return card
+
+
+def crop_face(gray: np.ndarray, face: Face, size: int, margin: float, align: bool,
+              gray_scale: float = 1.0) -> np.ndarray:
+    """An upright square crop of ``face`` from ``gray`` resized to ``size``×``size`` uint8.
+
+    ``gray_scale`` maps image coordinates to ``gray`` coordinates by division (the Pi's lores
+    image is smaller than the shown one). Area resampling first, then a small rotation, so a
+    large face is not aliased down to 48 pixels.
+    """
+    cx, cy = (c / gray_scale for c in face.center)
+    side = max(face.width, face.height) * (1 + margin) / gray_scale
+    angle = face.roll if align else 0.0
+    # Take a square 1.5× larger than needed so rotating it leaves no empty corners.
+    outer = side * 1.5
+    x0, y0 = round(cx - outer / 2), round(cy - outer / 2)
+    x1, y1 = x0 + max(1, round(outer)), y0 + max(1, round(outer))
+    h, w = gray.shape[:2]
+    patch = gray[max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)]
+    if patch.size == 0:
+        return np.zeros((size, size), np.uint8)
+    if (x0, y0, x1, y1) != (max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)):
+        patch = cv2.copyMakeBorder(patch, max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w),
+                                   cv2.BORDER_REPLICATE)
+    big = round(size * 1.5)
+    patch = cv2.resize(patch, (big, big), interpolation=cv2.INTER_AREA)
+    m = cv2.getRotationMatrix2D((big / 2, big / 2), angle, 1.0)
+    m[:, 2] -= (big - size) / 2
+    return cv2.warpAffine(patch, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+class EmotionModel:
+    """Scores faces with the int8 (or float) TFLite emotion model described by its card."""
+
+    def __init__(self, model_path: Path, threads: int = 1) -> None:
+        self.card = ModelCard.load(model_path.with_suffix(".json"))
+        self.interpreter = load_interpreter(model_path, threads, "emotion model")
+        inp = self.interpreter.get_input_details()[0]
+        out = self.interpreter.get_output_details()[0]
+        size = self.card.input_size
+        if tuple(inp["shape"][1:]) != (size, size, 1):
+            raise UserError(f"emotion model {model_path} takes input {tuple(inp['shape'])} but its card "
+                            f"says {size}×{size}×1; rebuild model and card together with convert/")
+        if out["shape"][-1] != len(self.card.labels):
+            raise UserError(f"emotion model {model_path} outputs {out['shape'][-1]} scores but its card "
+                            f"lists {len(self.card.labels)} labels; rebuild them together with convert/")
+        self._input, self._output = inp, out
+        # A dynamic batch dimension lets every face of a frame go through in one invoke.
+        self.batched = int(inp.get("shape_signature", inp["shape"])[0]) == -1
+        self._batch = 1
+
+    def crops(self, gray: np.ndarray, faces: list[Face], gray_scale: float = 1.0) -> np.ndarray:
+        card = self.card
+        return np.stack([crop_face(gray, f, card.input_size, card.margin, card.align, gray_scale)
+                         for f in faces])
+
+    def _quantise(self, crops: np.ndarray) -> np.ndarray:
+        dtype = self._input["dtype"]
+        scale, zero = self._input["quantization"]
+        x = crops[..., None].astype(np.float32)
+        if np.issubdtype(dtype, np.integer) and scale:
+            info = np.iinfo(dtype)
+            return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+        return x.astype(dtype)
+
+    def _dequantise(self, y: np.ndarray) -> np.ndarray:
+        scale, zero = self._output["quantization"]
+        if np.issubdtype(y.dtype, np.integer) and scale:
+            return (y.astype(np.float32) - zero) * scale
+        return y.astype(np.float32)
+
+    def _invoke(self, x: np.ndarray) -> np.ndarray:
+        if self._batch != len(x):
+            self.interpreter.resize_tensor_input(self._input["index"], list(x.shape))
+            self.interpreter.allocate_tensors()
+            self._batch = len(x)
+        self.interpreter.set_tensor(self._input["index"], x)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._output["index"]).copy()
+
+    def predict_crops(self, crops: np.ndarray) -> np.ndarray:
+        """Probabilities ``(N, 7)`` for raw uint8 crops ``(N, size, size)``."""
+        if crops.ndim != 3 or crops.shape[1:] != (self.card.input_size,) * 2:
+            raise ValueError(f"crops must be (N, {self.card.input_size}, {self.card.input_size}), "
+                             f"got {crops.shape}")
+        if len(crops) == 0:
+            return np.zeros((0, len(self.card.labels)), np.float32)
+        x = self._quantise(crops)
+        if self.batched:
+            y = self._invoke(x)
+        else:
+            y = np.concatenate([self._invoke(x[i:i + 1]) for i in range(len(x))])
+        return self._dequantise(y)
+
+    def predict(self, gray: np.ndarray, faces: list[Face], gray_scale: float = 1.0) -> np.ndarray:
+        """Probabilities ``(len(faces), 7)`` for the faces of one frame."""
+        if not faces:
+            return np.zeros((0, len(self.card.labels)), np.float32)
+        return self.predict_crops(self.crops(gray, faces, gray_scale))

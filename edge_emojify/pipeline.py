@@ -1,0 +1,86 @@
+"""One frame through the analysis stages: check → detect → classify → track, timed per stage.
+
+Rendering and display stay outside so the same pipeline serves the live app, ``bench`` and
+the soak test.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge_emojify.config import Config
+from edge_emojify.detection.detector import BlazeFaceDetector, FaceDetector
+from edge_emojify.emotion import EmotionModel
+from edge_emojify.errors import UserError
+from edge_emojify.tracking import Tracker
+from edge_emojify.types import Frame, Track
+
+log = logging.getLogger(__name__)
+
+
+class BadFrame(ValueError):
+    """A frame the pipeline cannot use (empty, wrong shape or dtype); it is skipped and counted."""
+
+
+def check_frame(frame: Frame) -> None:
+    """Reject frames that would crash a stage; the cause goes to the log once per kind."""
+    image, gray = frame.image, frame.gray
+    if not isinstance(image, np.ndarray) or not isinstance(gray, np.ndarray):
+        raise BadFrame("image is not an array")
+    if image.dtype != np.uint8 or gray.dtype != np.uint8:
+        raise BadFrame(f"dtype {image.dtype}/{gray.dtype}, expected uint8")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise BadFrame(f"image shape {image.shape}, expected (H, W, 3)")
+    if gray.ndim != 2:
+        raise BadFrame(f"gray shape {gray.shape}, expected (H, W)")
+    if min(image.shape[:2]) < 16 or min(gray.shape) < 16:
+        raise BadFrame(f"image {image.shape[:2]} too small")
+    if not frame.scale > 0:
+        raise BadFrame(f"scale {frame.scale}")
+
+
+@dataclass
+class Pipeline:
+    """The analysis stages of the frame flow in DESIGN.md, wired together."""
+
+    detector: FaceDetector
+    emotion: EmotionModel
+    tracker: Tracker
+    bad_frames: int = 0
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    _bad_reasons: set[str] = field(default_factory=set)
+
+    def process(self, frame: Frame) -> list[Track] | None:
+        """Tracks after this frame, or None when the frame was bad (skipped and counted)."""
+        try:
+            check_frame(frame)
+        except BadFrame as exc:
+            self.bad_frames += 1
+            if str(exc) not in self._bad_reasons:
+                self._bad_reasons.add(str(exc))
+                log.warning("skipping bad frame %d: %s", frame.index, exc)
+            return None
+        t0 = time.perf_counter()
+        faces = self.detector.detect(frame.image)
+        t1 = time.perf_counter()
+        scores = self.emotion.predict(frame.gray, faces, frame.scale)
+        t2 = time.perf_counter()
+        tracks = self.tracker.update(faces, scores)
+        t3 = time.perf_counter()
+        self.stage_ms = {"detect": (t1 - t0) * 1e3, "emotion": (t2 - t1) * 1e3, "track": (t3 - t2) * 1e3}
+        return tracks
+
+
+def build_pipeline(cfg: Config) -> Pipeline:
+    """Load the models named by the config; every failure is a one-line UserError."""
+    try:
+        detector = BlazeFaceDetector(cfg.detector, cfg.models_dir, cfg.emotion.threads)
+    except ValueError as exc:
+        raise UserError(f"face detector in {cfg.models_dir} does not match BlazeFace ({exc}); "
+                        "re-extract it with python -m convert.extract_detector") from None
+    emotion = EmotionModel(cfg.emotion_model, cfg.emotion.threads)
+    return Pipeline(detector, emotion, Tracker(cfg.tracking))

@@ -1,0 +1,139 @@
+"""Drawing primitives shared by the modes: letterboxing, alpha blending, emoji sprites, text."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_emojify.config import PACKAGE_DIR
+from edge_emojify.errors import UserError
+from edge_emojify.labels import EMOJI_CODEPOINTS
+
+EMOJI_DIR_CANDIDATES = (PACKAGE_DIR.parent / "emojis", PACKAGE_DIR / "emojis")
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+WHITE = (255, 255, 255)
+BLACK = (0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a source image sits inside the canvas: ``canvas = source * scale + offset``."""
+
+    scale: float
+    offset_x: int
+    offset_y: int
+    width: int
+    height: int
+
+    def point(self, x: float, y: float) -> tuple[float, float]:
+        return x * self.scale + self.offset_x, y * self.scale + self.offset_y
+
+
+def letterbox(image: np.ndarray, canvas: np.ndarray, x0: int = 0, y0: int = 0, w: int = 0,
+              h: int = 0) -> Placement:
+    """Draw ``image`` as large as fits into the canvas region, centred, keeping its aspect."""
+    w = w or canvas.shape[1] - x0
+    h = h or canvas.shape[0] - y0
+    ih, iw = image.shape[:2]
+    scale = min(w / iw, h / ih)
+    nw, nh = max(1, round(iw * scale)), max(1, round(ih * scale))
+    ox, oy = x0 + (w - nw) // 2, y0 + (h - nh) // 2
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    canvas[oy:oy + nh, ox:ox + nw] = image if (nw, nh) == (iw, ih) else cv2.resize(image, (nw, nh),
+                                                                                     interpolation=interp)
+    return Placement(scale, ox, oy, nw, nh)
+
+
+def blend(canvas: np.ndarray, sprite: np.ndarray, cx: float, cy: float) -> None:
+    """Alpha-blend a BGRA ``sprite`` centred at (cx, cy), clipped to the canvas, in place."""
+    sh, sw = sprite.shape[:2]
+    x0, y0 = round(cx - sw / 2), round(cy - sh / 2)
+    cx0, cy0 = max(x0, 0), max(y0, 0)
+    cx1, cy1 = min(x0 + sw, canvas.shape[1]), min(y0 + sh, canvas.shape[0])
+    if cx1 <= cx0 or cy1 <= cy0:
+        return
+    part = sprite[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
+    alpha = part[..., 3:4].astype(np.uint16)
+    region = canvas[cy0:cy1, cx0:cx1]
+    mixed = (part[..., :3].astype(np.uint16) * alpha + region.astype(np.uint16) * (255 - alpha) + 127) // 255
+    region[:] = mixed.astype(np.uint8)
+
+
+def emoji_dir() -> Path:
+    """The artwork beside the package in a checkout, or inside it when installed."""
+    return next((p for p in EMOJI_DIR_CANDIDATES if p.is_dir()), EMOJI_DIR_CANDIDATES[0])
+
+
+class EmojiAtlas:
+    """The emoji PNGs, with a small cache of scaled and rotated copies.
+
+    Sizes are rounded to 4 px and angles to 3 degrees so a face that moves slightly reuses
+    the same sprite instead of resampling every frame.
+    """
+
+    def __init__(self, folder: Path, cache_size: int = 256) -> None:
+        self.images: dict[str, np.ndarray] = {}
+        for name in EMOJI_CODEPOINTS:
+            path = folder / f"{name}.png"
+            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if path.is_file() else None
+            if image is None or image.ndim != 3 or image.shape[2] != 4:
+                raise UserError(f"emoji image {path} is missing or not an RGBA PNG; rebuild the "
+                                "artwork with: python -m convert.make_emojis")
+            self.images[name] = image
+        self._cache: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+
+    def sprite(self, name: str, size: float, angle: float = 0.0) -> np.ndarray:
+        """BGRA emoji ``name`` about ``size`` px wide, rotated ``angle`` degrees counter-clockwise."""
+        key = (name, max(4, int(round(size / 4)) * 4), int(round(angle / 3)) * 3)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        src = self.images[name]
+        px = key[1]
+        interp = cv2.INTER_AREA if px < src.shape[1] else cv2.INTER_CUBIC
+        out = cv2.resize(src, (px, px), interpolation=interp)
+        if key[2]:
+            # Grow the canvas so the corners survive the rotation.
+            side = int(np.ceil(px * 1.42))
+            pad = (side - px) // 2
+            out = cv2.copyMakeBorder(out, pad, side - px - pad, pad, side - px - pad,
+                                     cv2.BORDER_CONSTANT, value=(0, 0, 0, 0))
+            m = cv2.getRotationMatrix2D((side / 2, side / 2), key[2], 1.0)
+            out = cv2.warpAffine(out, m, (side, side), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+        self._cache[key] = out
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return out
+
+
+def text(canvas: np.ndarray, s: str, x: int, y: int, scale: float = 0.6,
+         color: tuple[int, int, int] = WHITE, thickness: int = 1) -> None:
+    """Text with a dark outline, readable on any camera image."""
+    cv2.putText(canvas, s, (x, y), FONT, scale, BLACK, thickness + 2, cv2.LINE_AA)
+    cv2.putText(canvas, s, (x, y), FONT, scale, color, thickness, cv2.LINE_AA)
+
+
+def centred_text(canvas: np.ndarray, s: str, cx: int, y: int, scale: float,
+                 color: tuple[int, int, int] = WHITE, thickness: int = 2) -> None:
+    (tw, _), _ = cv2.getTextSize(s, FONT, scale, thickness)
+    text(canvas, s, cx - tw // 2, y, scale, color, thickness)
+
+
+def message_screen(canvas: np.ndarray, lines: list[str]) -> np.ndarray:
+    """A dark screen with centred lines: camera lost, privacy, starting up."""
+    canvas[:] = (32, 32, 32)
+    h, w = canvas.shape[:2]
+    scale = max(0.5, w / 900)
+    step = int(40 * scale)
+    y = h // 2 - step * (len(lines) - 1) // 2
+    for line in lines:
+        centred_text(canvas, line, w // 2, y, scale)
+        y += step
+    return canvas

@@ -1,0 +1,146 @@
+"""The four screens: mirror, panel, emoji and debug, drawn into a canvas of any size.
+
+Every mode letterboxes the camera image, so the screen's aspect ratio never distorts faces.
+The camera is mirrored left-right by default (people expect a mirror, not a photo); face
+positions and head tilt are mirrored with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from edge_emojify.config import MODES, DisplayConfig
+from edge_emojify.labels import EMOTIONS
+from edge_emojify.render.draw import EmojiAtlas, Placement, blend, centred_text, letterbox, text
+from edge_emojify.types import Frame, Track
+
+EMOJI_SCALE = 1.6  # emoji width relative to the detected face box, to cover the whole head
+EMOJI_LIFT = 0.12  # move the emoji up by this fraction of the face height (box centre is low)
+COLOURS = {  # BGR, one per class, for boxes and bars
+    "angry": (40, 40, 230), "disgust": (60, 160, 60), "fear": (170, 90, 160), "happy": (0, 210, 255),
+    "sad": (200, 120, 40), "surprise": (0, 140, 255), "neutral": (180, 180, 180),
+}
+
+
+@dataclass
+class FrameStats:
+    """What the debug screen and the fps overlay show."""
+
+    fps: float = 0.0
+    stage_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OnScreen:
+    """A track's face mapped to canvas coordinates (after mirroring and letterboxing)."""
+
+    track: Track
+    box: tuple[int, int, int, int]
+    keypoints: np.ndarray
+    angle: float  # degrees counter-clockwise, for cv2 rotation
+
+
+def place_tracks(tracks: list[Track], place: Placement, image_width: int, mirror: bool) -> list[OnScreen]:
+    out = []
+    for t in tracks:
+        x0, y0, x1, y1 = t.face.box
+        kps = t.face.keypoints.copy()
+        if mirror:
+            x0, x1 = image_width - x1, image_width - x0
+            kps[:, 0] = image_width - kps[:, 0]
+        (cx0, cy0), (cx1, cy1) = place.point(x0, y0), place.point(x1, y1)
+        kps = kps * place.scale + (place.offset_x, place.offset_y)
+        angle = t.face.roll if mirror else -t.face.roll
+        out.append(OnScreen(t, (round(cx0), round(cy0), round(cx1), round(cy1)), kps, angle))
+    return out
+
+
+class Renderer:
+    """Draws the current mode; ``next_mode`` is the one call keyboard and button share."""
+
+    def __init__(self, atlas: EmojiAtlas, cfg: DisplayConfig) -> None:
+        self.atlas = atlas
+        self.cfg = cfg
+        self.mode = cfg.mode
+
+    def next_mode(self) -> str:
+        self.mode = MODES[(MODES.index(self.mode) + 1) % len(MODES)]
+        return self.mode
+
+    def render(self, frame: Frame, tracks: list[Track], canvas: np.ndarray, stats: FrameStats) -> np.ndarray:
+        canvas[:] = 0
+        getattr(self, f"_{self.mode}")(frame, tracks, canvas, stats)
+        if self.cfg.show_fps and self.mode != "debug":
+            text(canvas, f"{stats.fps:.1f} fps", 8, canvas.shape[0] - 10, 0.5)
+        return canvas
+
+    # -- the modes -------------------------------------------------------------------------
+
+    def _camera(self, frame: Frame, tracks: list[Track], canvas: np.ndarray,
+                region: tuple[int, int, int, int] = (0, 0, 0, 0)) -> list[OnScreen]:
+        image = cv2.flip(frame.image, 1) if self.cfg.mirror else frame.image
+        place = letterbox(image, canvas, *region)
+        return place_tracks(tracks, place, frame.image.shape[1], self.cfg.mirror)
+
+    def _mirror(self, frame: Frame, tracks: list[Track], canvas: np.ndarray, stats: FrameStats) -> None:
+        for s in self._camera(frame, tracks, canvas):
+            x0, y0, x1, y1 = s.box
+            size = (x1 - x0) * EMOJI_SCALE
+            sprite = self.atlas.sprite(EMOTIONS[s.track.label], size, s.angle)
+            blend(canvas, sprite, (x0 + x1) / 2, (y0 + y1) / 2 - EMOJI_LIFT * (y1 - y0))
+
+    def _panel(self, frame: Frame, tracks: list[Track], canvas: np.ndarray, stats: FrameStats) -> None:
+        h, w = canvas.shape[:2]
+        split = w * 2 // 3
+        for s in self._camera(frame, tracks, canvas, (0, 0, split, h)):
+            name = EMOTIONS[s.track.label]
+            cv2.rectangle(canvas, s.box[:2], s.box[2:], COLOURS[name], 2)
+            text(canvas, f"{name} {s.track.confidence:.0%}", s.box[0], max(14, s.box[1] - 6), 0.55,
+                 COLOURS[name])
+        self._big_emoji(tracks, canvas, split, w - split)
+
+    def _emoji(self, frame: Frame, tracks: list[Track], canvas: np.ndarray, stats: FrameStats) -> None:
+        canvas[:] = (40, 40, 40)
+        self._big_emoji(tracks, canvas, 0, canvas.shape[1])
+
+    def _big_emoji(self, tracks: list[Track], canvas: np.ndarray, x0: int, width: int) -> None:
+        """The main (largest) face's emoji with its label, or the idle screen, centred in a column."""
+        h = canvas.shape[0]
+        size = min(width * 0.8, h * 0.65)
+        cx = x0 + width // 2
+        font = max(0.6, size / 260)
+        if tracks:
+            main = tracks[0]
+            name = EMOTIONS[main.label]
+            blend(canvas, self.atlas.sprite(name, size), cx, h * 0.42)
+            centred_text(canvas, name, cx, int(h * 0.42 + size / 2 + 40 * font), font, COLOURS[name])
+            centred_text(canvas, f"{main.confidence:.0%}", cx, int(h * 0.42 + size / 2 + 80 * font),
+                         font * 0.7)
+        else:
+            blend(canvas, self.atlas.sprite("noface", size), cx, h * 0.42)
+            centred_text(canvas, "come closer!", cx, int(h * 0.42 + size / 2 + 40 * font), font)
+
+    def _debug(self, frame: Frame, tracks: list[Track], canvas: np.ndarray, stats: FrameStats) -> None:
+        scale = max(0.4, canvas.shape[1] / 1600)
+        for s in self._camera(frame, tracks, canvas):
+            x0, y0, x1, y1 = s.box
+            colour = (0, 255, 0) if s.track.missed == 0 else (0, 160, 255)
+            cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, 1)
+            for kx, ky in s.keypoints:
+                cv2.circle(canvas, (round(kx), round(ky)), 2, (0, 255, 255), -1)
+            text(canvas, f"#{s.track.track_id} {s.track.face.score:.2f} roll {s.track.face.roll:+.0f}",
+                 x0, max(12, y0 - 4), scale)
+            bar_w = max(40, x1 - x0)
+            for i, (name, p) in enumerate(zip(EMOTIONS, s.track.scores, strict=True)):
+                y = y1 + 6 + i * int(16 * scale + 6)
+                cv2.rectangle(canvas, (x0, y), (x0 + round(bar_w * float(p)), y + int(12 * scale + 2)),
+                              COLOURS[name], -1)
+                text(canvas, f"{name[:3]} {p:.2f}", x0 + bar_w + 4, y + int(12 * scale), scale * 0.8)
+        lines = [f"{stats.fps:.1f} fps  {len(tracks)} face(s)  mode {self.mode}"]
+        lines += [f"{k:>8}: {v:6.2f} ms" for k, v in stats.stage_ms.items()]
+        step = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][1] * 2
+        for i, line in enumerate(lines):
+            text(canvas, line, 8, step + i * step, scale)

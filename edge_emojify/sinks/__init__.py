@@ -1,0 +1,50 @@
+"""Display sinks behind one interface (see base.Sink), chosen from the config by ``open_sink``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from edge_emojify.config import DisplayConfig
+from edge_emojify.sinks.base import Sink, SinkError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Sink", "SinkError", "open_sink", "resolve_auto"]
+
+
+def resolve_auto(cfg: DisplayConfig) -> str:
+    """auto: a window on a desktop, full screen on a KMS console, the framebuffer, else a file."""
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return "window"
+    if any(Path("/dev/dri").glob("card*")):
+        return "fullscreen"
+    if Path(cfg.fbdev).exists():
+        return "framebuffer"
+    return "video"
+
+
+def open_sink(cfg: DisplayConfig, frame_size: tuple[int, int], fps: float) -> Sink:
+    """Open the configured sink; ``frame_size`` is the default size for windows and files."""
+    kind = resolve_auto(cfg) if cfg.sink == "auto" else cfg.sink
+    size = (cfg.width or frame_size[0], cfg.height or frame_size[1])
+    if kind in ("window", "fullscreen"):
+        from edge_emojify.sinks.pygame_sink import PygameSink
+
+        return PygameSink(size, fullscreen=kind == "fullscreen")
+    if kind == "framebuffer":
+        from edge_emojify.sinks.framebuffer import FramebufferSink
+
+        return FramebufferSink(Path(cfg.fbdev))
+    if kind == "video":
+        from edge_emojify.sinks.files import VideoSink
+
+        return VideoSink(Path(cfg.output), size, fps)
+    if kind == "png":
+        from edge_emojify.sinks.files import PngSink
+
+        return PngSink(Path(cfg.output), size)
+    from edge_emojify.sinks.null import NullSink
+
+    return NullSink(size)

@@ -1,0 +1,72 @@
+"""A pygame window or full screen. On the Pi console SDL draws through KMSDRM, no desktop needed.
+
+pygame is imported when the sink opens (or injected), never at module level, so the app
+runs where pygame is absent and tests can use SDL's dummy video driver.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import ModuleType
+
+import cv2
+import numpy as np
+
+from edge_emojify.controls import NEXT, QUIT
+from edge_emojify.sinks.base import SinkError
+
+log = logging.getLogger(__name__)
+
+
+class PygameSink:
+    name = "pygame"
+
+    def __init__(self, size: tuple[int, int], fullscreen: bool, pygame: ModuleType | None = None) -> None:
+        if pygame is None:
+            try:
+                import pygame  # noqa: PLC0415 - hardware is imported only when used
+            except ImportError:
+                raise SinkError("pygame is not installed; install python3-pygame (Pi) or "
+                                "pip install pygame, or use display.sink = \"framebuffer\"") from None
+        self.pg = pygame
+        try:
+            pygame.display.init()
+            if fullscreen:
+                info = pygame.display.Info()
+                size = (info.current_w, info.current_h) if info.current_w > 0 else size
+                self.screen = pygame.display.set_mode(size, pygame.FULLSCREEN | pygame.NOFRAME)
+                pygame.mouse.set_visible(False)
+            else:
+                self.screen = pygame.display.set_mode(size)
+                pygame.display.set_caption("edge-emojify (space: next mode, q: quit)")
+        except pygame.error as exc:
+            raise SinkError(f"cannot open the display ({exc}); on a Pi console check KMS is enabled "
+                            "(dtoverlay=vc4-kms-v3d), or use display.sink = \"framebuffer\"") from None
+        self.size = self.screen.get_size()
+        log.info("display %s via SDL %s, %dx%d", "fullscreen" if fullscreen else "window",
+                 pygame.display.get_driver(), *self.size)
+
+    def show(self, image: np.ndarray) -> None:
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        surface = self.pg.image.frombuffer(rgb.tobytes(), (rgb.shape[1], rgb.shape[0]), "RGB")
+        self.screen.blit(surface, (0, 0))
+        self.pg.display.flip()
+
+    def poll(self) -> list[str]:
+        events = []
+        pg = self.pg
+        for event in pg.event.get():
+            if event.type == pg.QUIT:
+                events.append(QUIT)
+            elif event.type == pg.KEYDOWN:
+                if event.key in (pg.K_SPACE, pg.K_m, pg.K_RIGHT):
+                    events.append(NEXT)
+                elif event.key in (pg.K_q, pg.K_ESCAPE):
+                    events.append(QUIT)
+        return events
+
+    def close(self) -> None:
+        if self.pg.display.get_init():
+            self.screen.fill((0, 0, 0))
+            self.pg.display.flip()
+            self.pg.display.quit()

@@ -1,0 +1,48 @@
+"""The frame-source interface: every camera, file and fake yields :class:`Frame` the same way."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from edge_emojify.types import Frame
+
+
+class SourceError(Exception):
+    """The source failed (camera unplugged, read timed out, device busy). The app retries it."""
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """Yields frames until the stream ends.
+
+    ``read`` returns the next frame, or None at the end of a finite stream (a video without
+    looping). It raises :class:`SourceError` when the device fails; the caller closes the
+    source and opens a fresh one with back-off.
+    """
+
+    name: str
+
+    def read(self) -> Frame | None: ...
+
+    def close(self) -> None: ...
+
+
+def frame_from_bgr(image: np.ndarray, index: int, detect_width: int = 0,
+                   timestamp: float | None = None) -> Frame:
+    """Make a Frame from a BGR image, with a grayscale copy at most ``detect_width`` wide."""
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    elif image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    scale = 1.0
+    if detect_width and gray.shape[1] > detect_width:
+        scale = gray.shape[1] / detect_width
+        h = round(gray.shape[0] / scale)
+        gray = cv2.resize(gray, (detect_width, h), interpolation=cv2.INTER_AREA)
+    ts = time.monotonic() if timestamp is None else timestamp
+    return Frame(image=image, gray=gray, timestamp=ts, index=index, scale=scale)

@@ -1,0 +1,84 @@
+"""Frames from OpenCV: a USB/V4L2 camera by index, or a video file."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import cv2
+
+from edge_emojify.config import SourceConfig
+from edge_emojify.sources.base import SourceError, frame_from_bgr
+from edge_emojify.types import Frame
+
+log = logging.getLogger(__name__)
+
+
+class CameraSource:
+    """A V4L2 camera through OpenCV. A failed read means the camera is gone: raise, let the app retry."""
+
+    def __init__(self, cfg: SourceConfig) -> None:
+        self.cfg = cfg
+        self.name = f"camera {cfg.camera_index}"
+        self._cap = cv2.VideoCapture(cfg.camera_index)
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise SourceError(f"cannot open camera {cfg.camera_index}; check it is plugged in and not "
+                              "used by another program (source.camera_index selects another)")
+        self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, cfg.width)
+        self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, cfg.height)
+        self._cap.set(cv2.CAP_PROP_FPS, cfg.fps)
+        self._cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # always the newest frame, never a backlog
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            raise SourceError(f"{self.name} stopped delivering frames (unplugged?)")
+        if self.cfg.rotation == 180:
+            image = cv2.rotate(image, cv2.ROTATE_180)
+        self._index += 1
+        return frame_from_bgr(image, self._index, self.cfg.detect_width)
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+class VideoFileSource:
+    """A video file, played at its own frame rate when ``realtime`` (else as fast as read)."""
+
+    def __init__(self, path: Path, cfg: SourceConfig, realtime: bool = False) -> None:
+        if not path.is_file():
+            raise SourceError(f"video {path} does not exist; fix --source or source.path")
+        self.path = path
+        self.cfg = cfg
+        self.name = f"video {path.name}"
+        self._cap = cv2.VideoCapture(str(path))
+        if not self._cap.isOpened():
+            raise SourceError(f"cannot decode video {path}; convert it to mp4 (H.264) or avi (MJPG)")
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if 1 <= fps <= 240 else cfg.fps
+        self._period = 1.0 / self.fps if realtime else 0.0
+        self._next = time.monotonic()
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        ok, image = self._cap.read()
+        if not ok and self.cfg.loop and self._index > 0:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, image = self._cap.read()
+        if not ok:
+            return None
+        if self._period:
+            self._next += self._period
+            delay = self._next - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                self._next = time.monotonic()
+        self._index += 1
+        return frame_from_bgr(image, self._index, self.cfg.detect_width)
+
+    def close(self) -> None:
+        self._cap.release()

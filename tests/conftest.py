@@ -1,0 +1,30 @@
+"""Shared fixtures: the dataset in ../shared (tests that need it skip only when it is absent)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/photos.py, tests/fakes.py
+
+FER_DIR = Path(os.environ.get("FER2013_DIR", ROOT.parent / "shared" / "data" / "fer2013"))
+FERPLUS_VOTES = Path(os.environ.get("FERPLUS_VOTES", FER_DIR.parent / "ferplus" / "votes.csv"))
+
+
+@pytest.fixture(scope="session")
+def fer_dir() -> Path:
+    if not (FER_DIR / "test").is_dir():
+        pytest.skip(f"FER2013 not found at {FER_DIR} (set FER2013_DIR)")
+    return FER_DIR
+
+
+@pytest.fixture(scope="session")
+def fer_test(fer_dir):
+    """The FER2013 test split (7,178 faces), loaded once per session."""
+    from convert.fer_data import load_folder
+
+    return load_folder(fer_dir, splits=("test",))

@@ -1,0 +1,244 @@
+"""Stand-ins for hardware libraries, shaped like the real ones so the app code cannot tell.
+
+``FakePicamera2`` mirrors the parts of picamera2.Picamera2 the Pi camera source uses, with
+picamera2's behaviour where it matters: a constructor that wraps every failure in
+``RuntimeError("Camera __init__ sequence did not complete.")`` (the real cause kept as the
+exception's context), even-size checks, a YUV420 array of shape ``(h * 3 // 2, stride)``, an
+``RGB888`` array of shape ``(h, w, 3)`` in B, G, R order, requests that must be released
+exactly once, and jobs whose ``wait(job, timeout)`` raises ``TimeoutError``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import errno
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FakeTransform:
+    """Like libcamera.Transform(hflip=..., vflip=...)."""
+
+    hflip: bool = False
+    vflip: bool = False
+    transpose: bool = False
+
+
+# What global_camera_info() reports for a Camera Module 3 on a Pi 4.
+CAMERA_MODULE_3 = {"Model": "imx708", "Location": 2, "Rotation": 180,
+                   "Id": "/base/soc/i2c0mux/i2c@1/imx708@1a"}
+
+
+def _align(value: int, to: int) -> int:
+    return (value + to - 1) // to * to
+
+
+class FakeRequest:
+    """Like picamera2's CompletedRequest: arrays are copies; release() exactly once."""
+
+    def __init__(self, camera: FakePicamera2, n: int) -> None:
+        self.camera = camera
+        self.n = n
+        self.released = False
+        camera.outstanding += 1
+
+    def _check(self) -> None:
+        if self.released:
+            raise RuntimeError("CompletedRequest: used after release")
+
+    def make_array(self, name: str) -> np.ndarray:
+        self._check()
+        stream = self.camera.camera_config[name]
+        if stream is None:
+            raise RuntimeError(f"Stream {name!r} is not defined")
+        w, h = stream["size"]
+        value = self.n % 256
+        if stream["format"] in ("RGB888", "BGR888"):
+            image = np.zeros((h, w, 3), np.uint8)
+            image[..., 0] = value  # blue channel carries the frame number
+            image[..., 2] = 255 - value
+            return image
+        if stream["format"] == "YUV420":
+            stride = stream["stride"]
+            array = np.full((h * 3 // 2, stride), 128, np.uint8)  # U, V planes and padding: 128
+            array[:h, :w] = value  # Y plane: the frame number
+            array[:h, w:] = 7  # stride padding, which a correct reader crops off
+            return array
+        raise RuntimeError(f"Format {stream['format']} not supported")
+
+    def get_metadata(self) -> dict[str, Any]:
+        self._check()
+        return {"SensorTimestamp": self.camera.base_ns + self.n * self.camera.frame_ns,
+                "ExposureTime": 10000, "FrameDuration": self.camera.frame_ns // 1000}
+
+    def release(self) -> None:
+        if self.released:
+            raise RuntimeError("CompletedRequest: lock now has negative ref_count")
+        self.released = True
+        self.camera.outstanding -= 1
+
+
+class FakeJob:
+    """Like picamera2.job.Job: a Future the camera loop completes."""
+
+    def __init__(self) -> None:
+        self._future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._future.set_running_or_notify_cancel()
+
+    def get_result(self, timeout: float | None = None) -> Any:
+        return self._future.result(timeout=timeout)
+
+    def cancel(self) -> None:
+        if not self._future.done():
+            self._future.set_exception(concurrent.futures.CancelledError())
+
+
+class FakePicamera2:
+    """A Picamera2 look-alike. Class attributes set up the 'hardware' for a test.
+
+    ``cameras``: what ``global_camera_info()`` lists. ``open_indexes``: cameras held open
+    (opening one twice fails like a busy camera). Per instance, set ``hang = True`` to make
+    captures never complete, or ``fail_start`` to an exception for ``start()``.
+    """
+
+    cameras: ClassVar[list[dict[str, Any]]] = [dict(CAMERA_MODULE_3)]
+    open_indexes: ClassVar[set[int]] = set()
+    instances: ClassVar[list[FakePicamera2]] = []
+    fail_start: ClassVar[BaseException | None] = None
+    hang_all: ClassVar[bool] = False
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.cameras = [dict(CAMERA_MODULE_3)]
+        cls.open_indexes = set()
+        cls.instances = []
+        cls.fail_start = None
+        cls.hang_all = False
+
+    @staticmethod
+    def global_camera_info() -> list[dict[str, Any]]:
+        return [dict(c) for c in FakePicamera2.cameras]
+
+    def __init__(self, camera_num: int = 0, tuning: Any = None) -> None:
+        try:
+            if not self.cameras:
+                raise RuntimeError("Camera(s) not found (Do not forget to disable legacy camera "
+                                   "with raspi-config).")
+            self.cameras[camera_num]  # IndexError past the end, as picamera2's _grab_camera
+            if camera_num in self.open_indexes:
+                raise OSError(errno.EBUSY, "Failed to acquire camera: Device or resource busy")
+        except Exception:
+            raise RuntimeError("Camera __init__ sequence did not complete.")  # noqa: B904 - as picamera2
+        self.camera_idx = camera_num
+        self.open_indexes.add(camera_num)
+        self.is_open = True
+        self.started = False
+        self.camera_config: dict[str, Any] | None = None
+        self.hang = self.hang_all
+        self.outstanding = 0
+        self.frames = 0
+        self.cancelled = 0
+        self.calls: list[str] = []
+        self.base_ns = time.monotonic_ns()
+        self.frame_ns = 33_333_333
+        self._lock = threading.Lock()
+        self.instances.append(self)
+
+    def create_video_configuration(self, main: dict | None = None, lores: dict | None = None,
+                                   raw: dict | None = None, transform: Any = None, colour_space: Any = None,
+                                   buffer_count: int = 6, controls: dict | None = None,
+                                   display: str | None = "main", encode: str | None = "main",
+                                   queue: bool = True) -> dict[str, Any]:
+        self.calls.append("create_video_configuration")
+        valid = ("format", "size")
+        main_cfg = {"format": "XBGR8888", "size": (1280, 720)}
+        for key, value in (main or {}).items():
+            if key not in valid:
+                raise ValueError(f"Bad key {key!r}: valid stream configuration keys are {valid}")
+            main_cfg[key] = value
+        main_cfg["size"] = (main_cfg["size"][0] - main_cfg["size"][0] % 2,
+                            main_cfg["size"][1] - main_cfg["size"][1] % 2)
+        lores_cfg = None
+        if lores is not None:
+            lores_cfg = {"format": "YUV420", "size": main_cfg["size"], **lores}
+        return {"use_case": "video", "transform": transform if transform is not None else FakeTransform(),
+                "colour_space": colour_space, "buffer_count": buffer_count, "queue": queue,
+                "main": main_cfg, "lores": lores_cfg, "raw": None,
+                "controls": {"NoiseReductionMode": 1,
+                             "FrameDurationLimits": (33333, 33333)} | (controls or {}),
+                "display": display, "encode": encode}
+
+    def configure(self, config: dict[str, Any]) -> None:
+        self.calls.append("configure")
+        if self.started:
+            raise RuntimeError("Camera must be stopped before configuring")
+        config = {k: (dict(v) if isinstance(v, dict) else v) for k, v in config.items()}
+        for name in ("main", "lores"):
+            stream = config.get(name)
+            if stream is None:
+                continue
+            w, h = stream["size"]
+            if not isinstance(stream["size"], tuple) or len(stream["size"]) != 2:
+                raise RuntimeError(f"size in {name} stream should be (width, height)")
+            if w % 2 or h % 2:
+                raise RuntimeError("width and height should be even")
+            if stream["format"] in ("RGB888", "BGR888"):
+                stream["stride"] = _align(w * 3, 64)
+            elif stream["format"] == "YUV420":
+                stream["stride"] = _align(w, 64)  # the ISP pads rows; readers must crop
+            else:
+                stream["stride"] = w * 4
+        lores = config.get("lores")
+        if lores is not None:
+            if lores["size"][0] > config["main"]["size"][0] or lores["size"][1] > config["main"]["size"][1]:
+                raise RuntimeError("lores stream dimensions may not exceed main stream")
+            if lores["format"] not in ("YUV420", "YVU420"):
+                raise RuntimeError("lores stream must be YUV")
+        self.camera_config = config
+
+    def camera_configuration(self) -> dict[str, Any] | None:
+        return self.camera_config
+
+    def start(self, config: Any = None, show_preview: Any = False) -> None:
+        self.calls.append("start")
+        if self.fail_start is not None:
+            raise self.fail_start
+        if self.camera_config is None:
+            raise RuntimeError("Camera has not been configured")
+        self.started = True
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+        self.started = False
+
+    def close(self) -> None:
+        self.calls.append("close")
+        if not self.is_open:
+            return
+        self.stop()
+        self.is_open = False
+        self.open_indexes.discard(self.camera_idx)
+
+    def capture_request(self, wait: Any = None, signal_function: Any = None, flush: Any = None) -> Any:
+        if not self.started:
+            raise RuntimeError("Camera not started")  # the real one would block forever
+        job = FakeJob()
+        if not self.hang:
+            with self._lock:
+                self.frames += 1
+                job._future.set_result(FakeRequest(self, self.frames))
+        if wait is False:
+            return job
+        timeout = None if wait in (None, True) else wait
+        return job.get_result(timeout=timeout)
+
+    def wait(self, job: FakeJob, timeout: float | None = None) -> Any:
+        return job.get_result(timeout=timeout)
+
+    def cancel_all_and_flush(self) -> None:
+        self.cancelled += 1

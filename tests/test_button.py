@@ -1,0 +1,167 @@
+"""The GPIO button against gpiozero's MockFactory: presses, holds, bounce, LED, no GPIO."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+import pytest
+
+gpiozero = pytest.importorskip("gpiozero")
+from gpiozero import Device  # noqa: E402
+from gpiozero.pins.mock import MockFactory, MockPin  # noqa: E402
+
+from edge_emojify.config import ButtonConfig  # noqa: E402
+from edge_emojify.controls import HOLD, NEXT  # noqa: E402
+from edge_emojify.controls.button import Button  # noqa: E402
+
+HOLD_S = 0.3  # the shortest hold the config allows; tests sleep a little longer
+GAP = 0.06  # longer than the 50 ms debounce, so separate presses count separately
+
+
+@pytest.fixture
+def factory():
+    f = MockFactory(pin_class=MockPin)
+    yield f
+    f.reset()
+
+
+def make(factory, **changes) -> Button:
+    return Button(ButtonConfig(hold_seconds=HOLD_S, **changes), pin_factory=factory)
+
+
+def press(pin, seconds: float = GAP) -> None:
+    pin.drive_low()  # pull-up: pressing the button connects the pin to GND
+    time.sleep(seconds)
+    pin.drive_high()
+    time.sleep(GAP)
+
+
+def test_short_presses_step_in_order(factory) -> None:
+    button = make(factory)
+    pin = factory.pin(17)
+    assert button.active and button.poll() == []
+    for _ in range(3):
+        press(pin)
+    assert button.poll() == [NEXT, NEXT, NEXT]
+    assert button.poll() == []
+    button.close()
+
+
+def test_event_comes_on_release_not_on_press(factory) -> None:
+    button = make(factory)
+    pin = factory.pin(17)
+    pin.drive_low()
+    time.sleep(GAP)
+    assert button.poll() == []  # it might still become a hold
+    pin.drive_high()
+    assert button.poll() == [NEXT]
+    button.close()
+
+
+def test_hold_emits_hold_once_and_no_next(factory) -> None:
+    button = make(factory)
+    pin = factory.pin(17)
+    pin.drive_low()
+    time.sleep(HOLD_S + 0.25)
+    assert button.poll() == [HOLD]
+    time.sleep(HOLD_S)  # still down: gpiozero would repeat only with hold_repeat
+    pin.drive_high()
+    time.sleep(GAP)
+    assert button.poll() == []
+    press(pin)  # the next short press is a normal step again
+    assert button.poll() == [NEXT]
+    button.close()
+
+
+def test_contact_bounce_does_not_double_step(factory) -> None:
+    button = make(factory, bounce_ms=50)
+    pin = factory.pin(17)
+    # gpiozero hands bounce_time to the pin, but MockPin (like some real backends) ignores it.
+    assert pin.bounce == pytest.approx(0.05)
+    for _ in range(3):  # a noisy press: low/high chatter within a few milliseconds
+        pin.drive_low()
+        pin.drive_high()
+    pin.drive_low()
+    time.sleep(0.1)
+    for _ in range(3):  # a noisy release
+        pin.drive_high()
+        pin.drive_low()
+    pin.drive_high()
+    time.sleep(GAP)
+    assert button.poll() == [NEXT]
+    button.close()
+
+
+def test_bounce_zero_counts_every_edge(factory) -> None:
+    button = make(factory, bounce_ms=0)
+    pin = factory.pin(17)
+    for _ in range(2):
+        pin.drive_low()
+        pin.drive_high()
+    assert button.poll() == [NEXT, NEXT]
+    button.close()
+
+
+def test_global_pin_factory_is_used_by_default(monkeypatch) -> None:
+    mock = MockFactory(pin_class=MockPin)
+    monkeypatch.setattr(Device, "pin_factory", mock)
+    button = Button(ButtonConfig(pin=5, hold_seconds=HOLD_S))
+    press(mock.pin(5))
+    assert button.poll() == [NEXT]
+    button.close()
+    mock.reset()
+
+
+def test_status_led_on_while_running_blinks_on_hold_and_goes_off_at_close(factory) -> None:
+    button = make(factory, led_pin=27)
+    led, pin = factory.pin(27), factory.pin(17)
+    assert led.state
+    pin.drive_low()
+    time.sleep(HOLD_S + 0.35)  # past the hold, then a few blink periods
+    assert button.poll() == [HOLD]
+    assert [s.state for s in led.states].count(False) >= 1  # it blinked
+    pin.drive_high()
+    time.sleep(0.05)
+    assert led.state  # steady on again after the hold
+    button.close()
+    assert not led.state
+
+
+def test_close_releases_the_pins(factory) -> None:
+    button = make(factory, led_pin=27)
+    button.close()
+    button.close()  # twice is fine
+    again = make(factory, led_pin=27)  # would raise GPIOPinInUse if the pins were still claimed
+    assert again.active
+    again.close()
+
+
+def test_no_gpio_logs_one_warning_and_stays_inert(monkeypatch, caplog) -> None:
+    monkeypatch.setattr(Device, "pin_factory", None)
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "no-such-pin-library")  # like a PC: nothing loads
+    with caplog.at_level(logging.DEBUG, logger="edge_emojify"):
+        button = Button(ButtonConfig(led_pin=27))
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert "disabled" in warnings[0].getMessage() and "gpio group" in warnings[0].getMessage()
+    assert not button.active and button.poll() == []
+    button.close()
+
+
+def test_missing_gpiozero_logs_one_warning(monkeypatch, caplog) -> None:
+    monkeypatch.setitem(sys.modules, "gpiozero", None)
+    with caplog.at_level(logging.WARNING):
+        button = Button(ButtonConfig())
+    assert len(caplog.records) == 1
+    assert "apt install python3-gpiozero" in caplog.records[0].getMessage()
+    assert button.poll() == []
+    button.close()
+
+
+def test_disabled_button_is_quiet(factory, caplog) -> None:
+    with caplog.at_level(logging.WARNING):
+        button = make(factory, enabled=False)
+    assert caplog.records == [] and not button.active
+    button.close()

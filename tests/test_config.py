@@ -1,0 +1,79 @@
+"""Config: lookup order, validation with one-line errors, CLI overrides, the README reference."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_emojify import config
+from edge_emojify.errors import UserError
+
+
+def write(tmp_path, text, name="config.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_any_file(monkeypatch, tmp_path):
+    monkeypatch.delenv("EDGE_EMOJIFY_CONFIG", raising=False)
+    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "absent.toml")
+    cfg, path = config.load(None)
+    assert path is None and cfg == config.Config()
+
+
+def test_lookup_order_flag_then_env_then_system(monkeypatch, tmp_path):
+    system = write(tmp_path, "[display]\nmode = 'panel'\n", "system.toml")
+    env = write(tmp_path, "[display]\nmode = 'emoji'\n", "env.toml")
+    flag = write(tmp_path, "[display]\nmode = 'debug'\n", "flag.toml")
+    monkeypatch.setattr(config, "SYSTEM_CONFIG", system)
+    monkeypatch.delenv("EDGE_EMOJIFY_CONFIG", raising=False)
+    assert config.load(None)[0].display.mode == "panel"
+    monkeypatch.setenv("EDGE_EMOJIFY_CONFIG", str(env))
+    assert config.load(None)[0].display.mode == "emoji"
+    assert config.load(str(flag))[0].display.mode == "debug"
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[display]\nsinkk = 'null'\n", r"unknown key \[display\].sinkk; allowed: sink, mode"),
+    ("[displays]\n", r"unknown section \[displays\]"),
+    ("[display]\nmode = 'party'\n", r"\[display\].mode is 'party'; allowed: 'mirror', 'panel'"),
+    ("[detector]\nmax_faces = 'six'\n", r"\[detector\].max_faces must be a whole number"),
+    ("[detector]\nmax_faces = 0\n", r"\[detector\].max_faces is 0; allowed: 1 to 50"),
+    ("[button]\nenabled = 1\n", r"\[button\].enabled must be true or false"),
+    ("[display\nmode = 1\n", r"not valid TOML"),
+])
+def test_bad_keys_and_values_are_one_line_errors_naming_them(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(UserError, match=message) as err:
+        config.load(str(path))
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_missing_file_and_unreadable_file(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        config.load(str(tmp_path / "nope.toml"))
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes(b"[display]\nmode = '\xe9'\n")
+    with pytest.raises(UserError, match="UTF-8"):
+        config.load(str(bad))
+
+
+def test_set_overrides_keep_other_keys_and_are_validated(tmp_path):
+    cfg, _ = config.load(str(write(tmp_path, "[detector]\nmin_score = 0.7\n")))
+    cfg = config.override(cfg, ["detector.max_faces=3", "display.mode=debug"])
+    assert (cfg.detector.max_faces, cfg.detector.min_score, cfg.display.mode) == (3, 0.7, "debug")
+    with pytest.raises(UserError, match="must look like section.key=value"):
+        config.override(cfg, ["max_faces=3"])
+    with pytest.raises(UserError, match=r"\[detector\].max_faces"):
+        config.override(cfg, ["detector.max_faces=99"])
+
+
+def test_toml_round_trip_and_reference_lists_every_key():
+    cfg = config.Config()
+    import tomllib
+
+    assert config.from_dict(tomllib.loads(config.to_toml(cfg))) == cfg
+    reference = config.reference_markdown()
+    for section, values in tomllib.loads(config.to_toml(cfg)).items():
+        for key in values:
+            assert f"`{section}.{key}`" in reference

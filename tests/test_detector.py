@@ -1,0 +1,96 @@
+"""Face detection on real photos: the bundled public-domain portraits, alone and in groups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from photos import ASTRONAUT_BOX, HOPPER_BOX, astronaut, close_up, group, hopper
+
+from edge_emojify.config import DetectorConfig
+from edge_emojify.detection.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceSpec, make_anchors
+from edge_emojify.detection.detector import BlazeFaceDetector, iou, square_tiles
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+def detector(**kw) -> BlazeFaceDetector:
+    return BlazeFaceDetector(DetectorConfig(**kw), MODELS)
+
+
+def best_iou(found, box) -> float:
+    if not found:
+        return 0.0
+    return float(iou(np.array(box, float), np.array([f.box for f in found])).max())
+
+
+def test_anchor_counts_match_the_published_models():
+    assert len(make_anchors(SHORT_RANGE)) == 896
+    assert len(make_anchors(FULL_RANGE)) == 2304
+    first = make_anchors(BlazeFaceSpec("x", 128, ((8, 2),)))
+    assert np.allclose(first[:2], [[0.5 / 16, 0.5 / 16]] * 2)  # two anchors per cell, cell centre
+
+
+@pytest.mark.parametrize("image,box", [(hopper, HOPPER_BOX), (astronaut, ASTRONAUT_BOX)])
+@pytest.mark.parametrize("range_", ["short", "full", "auto"])
+def test_finds_the_face_in_each_portrait(image, box, range_):
+    faces = detector(range=range_).detect(image())
+    assert len(faces) == 1
+    assert best_iou(faces, box) > 0.7
+    face = faces[0]
+    right_eye, left_eye, nose = face.keypoints[:3]
+    assert right_eye[0] < nose[0] < left_eye[0]  # subject's right eye is on the image's left
+    assert face.box[1] < nose[1] < face.box[3]
+    assert abs(face.roll) < 15
+
+
+def test_keypoints_follow_a_rotated_head():
+    import cv2
+
+    image = hopper()
+    h, w = image.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), -20, 1.0)  # turn the image 20° clockwise
+    rotated = cv2.warpAffine(image, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    face = detector(range="short").detect(rotated)[0]
+    assert 10 < face.roll < 30
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 6])
+def test_group_photos_with_small_faces_need_the_full_range_model(n):
+    image, boxes = group(n, face_px=80)  # faces 1/16 of the frame width
+    assert detector(range="short").detect(image) == []  # the short-range model's blind spot
+    faces = detector(range="both").detect(image)
+    assert len(faces) == n
+    for box in boxes:
+        assert best_iou(faces, box) > 0.5
+
+
+def test_auto_mode_finds_far_faces_and_close_faces():
+    image, boxes = group(4, face_px=80)
+    found = detector(range="auto").detect(image)  # short range sees nobody → full range runs
+    assert len(found) == 4
+    close, box = close_up()
+    found = detector(range="auto").detect(close)
+    assert len(found) == 1 and best_iou(found, box) > 0.7
+
+
+def test_max_faces_keeps_the_largest_and_min_face_drops_small_ones():
+    image, boxes = group(6, face_px=80)
+    faces = detector(range="both", max_faces=3).detect(image)
+    assert len(faces) == 3
+    assert detector(range="both", min_face=120).detect(image) == []
+
+
+def test_square_tiles_cover_wide_and_tall_frames():
+    assert square_tiles(640, 600) == [(0, 0, 640, 600)]
+    tiles = square_tiles(1280, 720)
+    assert tiles[0] == (0, 0, 720, 720) and tiles[-1] == (560, 0, 1280, 720)
+    assert square_tiles(480, 1000)[-1] == (0, 520, 480, 1000)
+
+
+def test_nothing_in_a_blank_or_noisy_frame():
+    d = detector(range="both")
+    assert d.detect(np.zeros((480, 640, 3), np.uint8)) == []
+    rng = np.random.default_rng(0)
+    assert d.detect(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)) == []

@@ -1,0 +1,114 @@
+"""The emotion stage: crops, the int8 model through its card, and accuracy on real FER2013 faces."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from photos import hopper
+
+from edge_emojify.config import DetectorConfig
+from edge_emojify.detection.detector import BlazeFaceDetector
+from edge_emojify.emotion import EmotionModel, crop_face
+from edge_emojify.errors import UserError
+from edge_emojify.labels import EMOTIONS
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "emotion.tflite"
+# The shipped int8 model must beat this on the fixed subset below (every 5th PrivateTest face).
+ACCURACY_FLOOR = 0.60
+
+
+@pytest.fixture(scope="module")
+def model() -> EmotionModel:
+    return EmotionModel(MODEL)
+
+
+def test_card_matches_the_model_file():
+    import hashlib
+
+    card = json.loads(MODEL.with_suffix(".json").read_text())
+    assert card["labels"] == list(EMOTIONS)
+    assert card["sha256"] == hashlib.sha256(MODEL.read_bytes()).hexdigest()
+    assert card["size_bytes"] == MODEL.stat().st_size <= 2_000_000
+
+
+def test_crop_turns_a_tilted_head_upright():
+    det = BlazeFaceDetector(DetectorConfig(range="short"), ROOT / "models")
+    gray = cv2.cvtColor(hopper(), cv2.COLOR_BGR2GRAY)
+    upright = crop_face(gray, det.detect(hopper())[0], 48, 0.15, True)
+    h, w = gray.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), -25, 1.0)
+    tilted_bgr = cv2.warpAffine(hopper(), m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    face = det.detect(tilted_bgr)[0]
+    tilted_gray = cv2.cvtColor(tilted_bgr, cv2.COLOR_BGR2GRAY)
+    aligned = crop_face(tilted_gray, face, 48, 0.15, True)
+    unaligned = crop_face(tilted_gray, face, 48, 0.15, False)
+
+    def corr(a, b):  # on 12×12 thumbnails, so a pixel or two of box jitter does not count
+        a, b = (cv2.resize(x, (12, 12), interpolation=cv2.INTER_AREA).astype(float) for x in (a, b))
+        return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+    assert face.roll > 15
+    assert corr(aligned, upright) > 0.65
+    assert corr(aligned, upright) > corr(unaligned, upright) + 0.2
+
+
+def test_crop_at_the_image_edge_is_padded_not_shrunk():
+    from edge_emojify.types import Face
+
+    gray = np.full((100, 100), 200, np.uint8)
+    face = Face((-20, -20, 30, 30), np.zeros((6, 2)), 0.9)
+    crop = crop_face(gray, face, 48, 0.2, False)
+    assert crop.shape == (48, 48) and crop.dtype == np.uint8
+
+
+def test_one_invoke_for_all_faces_equals_one_by_one(model, fer_test):
+    crops = fer_test.images[:5]
+    together = model.predict_crops(crops)
+    single = np.concatenate([model.predict_crops(c[None]) for c in crops])
+    assert together.shape == (5, 7)
+    assert np.allclose(together, single, atol=1e-6)
+    assert np.allclose(together.sum(1), 1, atol=0.03)
+
+
+def test_rejects_crops_of_the_wrong_shape(model):
+    with pytest.raises(ValueError, match="48"):
+        model.predict_crops(np.zeros((2, 64, 64), np.uint8))
+
+
+def test_accuracy_on_fixed_fer2013_subset(model, fer_test):
+    private = fer_test.split("PrivateTest")
+    subset = private.select(np.arange(0, len(private), 5))
+    pred = model.predict_crops(subset.images).argmax(1)
+    accuracy = float((pred == subset.labels).mean())
+    assert accuracy > ACCURACY_FLOOR, f"accuracy {accuracy:.3f} on {len(subset)} PrivateTest faces"
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda c: c.update(labels=list(reversed(c["labels"]))), "labels"),
+    (lambda c: c["input"].update(size=64), "card says 64"),
+    (lambda c: c.pop("crop"), "unreadable"),
+])
+def test_card_that_does_not_match_the_model_is_a_one_line_error(tmp_path, change, message):
+    shutil.copy(MODEL, tmp_path / "emotion.tflite")
+    card = json.loads(MODEL.with_suffix(".json").read_text())
+    change(card)
+    (tmp_path / "emotion.json").write_text(json.dumps(card))
+    with pytest.raises(UserError, match=message) as err:
+        EmotionModel(tmp_path / "emotion.tflite")
+    assert "\n" not in str(err.value)
+
+
+def test_missing_or_truncated_model_is_a_one_line_error(tmp_path):
+    with pytest.raises(UserError, match="missing"):
+        EmotionModel(tmp_path / "emotion.tflite")
+    (tmp_path / "emotion.tflite").write_bytes(MODEL.read_bytes()[:5000])
+    shutil.copy(MODEL.with_suffix(".json"), tmp_path / "emotion.json")
+    with pytest.raises(UserError, match="cannot be loaded") as err:
+        EmotionModel(tmp_path / "emotion.tflite")
+    assert "\n" not in str(err.value)

@@ -1,0 +1,181 @@
+"""PiCameraSource against a fake Picamera2 that behaves like the real one (see tests/fakes.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edge_emojify.config import SourceConfig
+from edge_emojify.sources.base import FrameSource, SourceError
+from edge_emojify.sources.picamera import BUFFER_COUNT, PiCameraSource, describe_open_failure, lores_size
+from tests.fakes import FakePicamera2, FakeTransform
+
+
+@pytest.fixture(autouse=True)
+def fresh_camera():
+    FakePicamera2.reset()
+    yield
+    FakePicamera2.reset()
+
+
+def make(**changes) -> PiCameraSource:
+    cfg = dataclasses.replace(SourceConfig(kind="picamera"), **changes)
+    return PiCameraSource(cfg, picamera2_factory=FakePicamera2, transform_factory=FakeTransform)
+
+
+def test_configures_main_rgb888_and_even_lores_yuv420() -> None:
+    src = make(width=1280, height=720, fps=30, detect_width=640)
+    cam = FakePicamera2.instances[-1]
+    config = cam.camera_configuration()
+    assert config["main"]["format"] == "RGB888" and config["main"]["size"] == (1280, 720)
+    assert config["lores"]["format"] == "YUV420" and config["lores"]["size"] == (640, 360)
+    assert config["controls"]["FrameDurationLimits"] == (33333, 33333)
+    assert config["buffer_count"] == BUFFER_COUNT
+    assert config["transform"] == FakeTransform(hflip=False, vflip=False)
+    assert cam.calls[:3] == ["create_video_configuration", "configure", "start"]
+    assert isinstance(src, FrameSource)
+    src.close()
+
+
+@pytest.mark.parametrize(("rotation", "hflip", "vflip", "expected"), [
+    (0, False, False, (False, False)),
+    (180, False, False, (True, True)),
+    (0, True, False, (True, False)),
+    (180, True, False, (False, True)),  # a half turn then a mirror is a vertical flip
+    (0, False, True, (False, True)),
+])
+def test_rotation_and_flips_become_one_transform(rotation, hflip, vflip, expected) -> None:
+    src = make(rotation=rotation, hflip=hflip, vflip=vflip)
+    transform = FakePicamera2.instances[-1].camera_configuration()["transform"]
+    assert (transform.hflip, transform.vflip) == expected
+    src.close()
+
+
+def test_read_gives_bgr_image_cropped_y_plane_timestamp_and_scale() -> None:
+    src = make(width=1280, height=720, detect_width=600)  # 600 wide: stride pads the Y rows to 640
+    cam = FakePicamera2.instances[-1]
+    before = time.monotonic()
+    frames = [src.read() for _ in range(3)]
+    for n, frame in enumerate(frames):
+        assert frame.image.shape == (720, 1280, 3) and frame.image.dtype == np.uint8
+        assert frame.gray.shape == (338, 600) and frame.gray.dtype == np.uint8
+        assert frame.gray.flags["C_CONTIGUOUS"]
+        assert np.all(frame.gray == n + 1)  # the Y plane only: no padding, no U/V rows
+        assert np.all(frame.image[..., 0] == n + 1)  # blue first: OpenCV's BGR order
+        assert frame.index == n
+        assert frame.scale == pytest.approx(1280 / 600)
+    assert frames[0].timestamp == pytest.approx(before, abs=0.5)  # same clock as time.monotonic
+    assert frames[1].timestamp - frames[0].timestamp == pytest.approx(1 / 30, abs=1e-6)
+    assert cam.outstanding == 0  # every request went back to the camera
+    src.close()
+
+
+@given(st.integers(64, 4096), st.integers(48, 3072), st.integers(64, 1920))
+def test_lores_size_is_even_within_bounds_and_keeps_aspect(main_w, main_h, detect_w) -> None:
+    main_w -= main_w % 2
+    main_h -= main_h % 2
+    w, h = lores_size(main_w, main_h, detect_w)
+    assert w % 2 == 0 and h % 2 == 0
+    assert 2 <= w <= main_w and 2 <= h <= main_h
+    assert w <= max(detect_w, 2)
+    assert abs(h - w * main_h / main_w) <= 2
+
+
+def test_hung_camera_times_out_with_source_error_and_cancels_the_job() -> None:
+    src = make(timeout=0.2)
+    cam = FakePicamera2.instances[-1]
+    cam.hang = True
+    start = time.monotonic()
+    with pytest.raises(SourceError, match="no frame from the Pi camera within 0.2 s"):
+        src.read()
+    assert 0.15 < time.monotonic() - start < 1.0
+    assert cam.cancelled == 1
+    src.close()
+
+
+def test_second_open_of_a_busy_camera_names_the_other_program() -> None:
+    first = make()
+    with pytest.raises(SourceError, match="in use by another program") as info:
+        make()
+    assert "rpicam-hello" in str(info.value) and "\n" not in str(info.value)
+    first.close()
+    make().close()  # released: opens again
+
+
+def test_no_camera_attached() -> None:
+    FakePicamera2.cameras = []
+    with pytest.raises(SourceError, match="no Pi camera found; check the ribbon cable"):
+        make()
+
+
+def test_camera_index_past_the_end_names_the_key() -> None:
+    with pytest.raises(SourceError, match="camera_index"):
+        make(camera_index=1)
+
+
+def test_open_failure_without_camera_list_is_still_explained() -> None:
+    # A factory without global_camera_info: the IndexError inside picamera2's wrapper decides.
+    with pytest.raises(SourceError, match="no Pi camera found"):
+        PiCameraSource(dataclasses.replace(SourceConfig(), camera_index=3),
+                       picamera2_factory=lambda n: FakePicamera2(n), transform_factory=FakeTransform)
+
+
+def test_describe_open_failure_for_an_unknown_cause() -> None:
+    try:
+        try:
+            raise ValueError("something odd")
+        except ValueError:
+            raise RuntimeError("Camera __init__ sequence did not complete.")  # noqa: B904
+    except RuntimeError as exc:
+        message = describe_open_failure(exc)
+    assert "something odd" in message and "rpicam-hello --list-cameras" in message
+
+
+def test_start_failure_closes_the_camera_and_raises_source_error() -> None:
+    FakePicamera2.fail_start = RuntimeError("Failed to allocate buffers.")
+    with pytest.raises(SourceError, match="refused 1280x720"):
+        make()
+    assert FakePicamera2.open_indexes == set()
+    assert "close" in FakePicamera2.instances[-1].calls and not FakePicamera2.instances[-1].is_open
+
+
+def test_close_is_idempotent_and_read_after_close_fails() -> None:
+    src = make()
+    cam = FakePicamera2.instances[-1]
+    src.close()
+    src.close()
+    assert cam.calls.count("close") == 1 and not cam.is_open
+    with pytest.raises(SourceError, match="closed"):
+        src.read()
+
+
+def test_context_manager_closes() -> None:
+    with make() as src:
+        assert src.read() is not None
+    assert FakePicamera2.open_indexes == set()
+
+
+def test_older_picamera2_without_wait_timeout_falls_back_to_job_timeout() -> None:
+    class OldPicamera2(FakePicamera2):
+        def wait(self, job):  # picamera2 < 0.3.17 had no timeout argument
+            return job.get_result()
+
+    src = PiCameraSource(dataclasses.replace(SourceConfig(), timeout=0.2), picamera2_factory=OldPicamera2,
+                         transform_factory=FakeTransform)
+    assert src.read().index == 0
+    FakePicamera2.instances[-1].hang = True
+    with pytest.raises(SourceError, match="no frame"):
+        src.read()
+    src.close()
+
+
+def test_missing_picamera2_says_how_to_install_it(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "picamera2", None)  # import fails like on a PC
+    with pytest.raises(SourceError, match="apt install python3-picamera2"):
+        PiCameraSource(SourceConfig(), transform_factory=FakeTransform)

@@ -1,0 +1,105 @@
+"""Rendering: the emoji lands on the face, mirrored and letterboxed correctly, in every mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_emojify.config import MODES, DisplayConfig
+from edge_emojify.render.draw import EmojiAtlas, blend, emoji_dir
+from edge_emojify.render.modes import FrameStats, Renderer
+from edge_emojify.types import Face, Frame, Track
+
+HAPPY = 3
+
+
+@pytest.fixture(scope="module")
+def atlas() -> EmojiAtlas:
+    return EmojiAtlas(emoji_dir())
+
+
+def scene(box=(100, 120, 200, 220), size=(640, 480)) -> tuple[Frame, list[Track]]:
+    image = np.full((size[1], size[0], 3), 128, np.uint8)
+    x0, y0, x1, y1 = box
+    kps = np.array([[x0 + 30, y0 + 40], [x1 - 30, y0 + 40], [(x0 + x1) / 2, y0 + 60]] + [[x0, y0]] * 3, float)
+    scores = np.full(7, 0.02, np.float32)
+    scores[HAPPY] = 0.88
+    track = Track(1, Face(box, kps, 0.95), scores, HAPPY, 5)
+    return Frame(image, image[..., 0], 0.0), [track]
+
+
+def is_emoji_yellow(pixel: np.ndarray) -> bool:
+    b, g, r = (int(v) for v in pixel)
+    return r > 200 and g > 150 and b < 120
+
+
+def render(atlas, mode, mirror, canvas_size=(640, 480), **kw):
+    frame, tracks = scene(**kw)
+    renderer = Renderer(atlas, DisplayConfig(mode=mode, mirror=mirror))
+    canvas = np.zeros((canvas_size[1], canvas_size[0], 3), np.uint8)
+    return renderer.render(frame, tracks, canvas, FrameStats(fps=30.0, stage_ms={"detect": 1.0}))
+
+
+def test_emoji_covers_the_face_and_nothing_far_away(atlas):
+    out = render(atlas, "mirror", mirror=False)
+    assert is_emoji_yellow(out[150, 150])  # forehead/cheek area of the face box
+    assert (out[400, 500] == 128).all()  # far from the face: camera image untouched
+
+
+def test_mirror_mode_flips_image_and_emoji_together(atlas):
+    out = render(atlas, "mirror", mirror=True)
+    assert is_emoji_yellow(out[150, 640 - 150])
+    assert not is_emoji_yellow(out[150, 150])
+
+
+def test_letterboxed_on_a_wide_screen(atlas):
+    out = render(atlas, "mirror", mirror=False, canvas_size=(1280, 480))
+    assert (out[:, :300] == 0).all() and (out[:, -300:] == 0).all()  # black bars, image not stretched
+    assert is_emoji_yellow(out[150, 320 + 150])
+
+
+def test_emoji_tilts_with_the_head(atlas):
+    upright = atlas.sprite("happy", 120, 0)
+    tilted = atlas.sprite("happy", 120, 30)
+    assert tilted.shape[0] > upright.shape[0]  # canvas grown to keep the corners
+    assert not np.array_equal(tilted[..., 3] > 0, np.rot90(tilted[..., 3] > 0))
+
+
+def test_blend_clips_at_the_border_and_respects_alpha():
+    canvas = np.full((50, 50, 3), 10, np.uint8)
+    sprite = np.zeros((20, 20, 4), np.uint8)
+    sprite[..., 2] = 255
+    sprite[:10, :, 3] = 255  # top half opaque red, bottom half transparent
+    blend(canvas, sprite, 0, 5)  # top-left corner cut off: sprite rows 5..19, columns 10..19 show
+    assert (canvas[0:5, 0:10] == (0, 0, 255)).all()
+    assert (canvas[5:15, 0:10] == 10).all()  # transparent part left alone
+    assert (canvas[:, 10:] == 10).all() and (canvas[15:] == 10).all()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("canvas_size", [(320, 240), (800, 480), (1920, 1080)])
+def test_every_mode_draws_at_any_size(atlas, mode, canvas_size):
+    out = render(atlas, mode, mirror=True, canvas_size=canvas_size)
+    assert out.shape == (canvas_size[1], canvas_size[0], 3)
+    assert out.std() > 10  # something was drawn
+
+
+def test_panel_and_emoji_modes_show_the_main_face_emoji(atlas):
+    emoji = render(atlas, "emoji", mirror=True)
+    assert is_emoji_yellow(emoji[int(480 * 0.42), 320])
+    panel = render(atlas, "panel", mirror=True)
+    assert is_emoji_yellow(panel[int(480 * 0.42), 640 * 5 // 6])
+
+
+def test_emoji_mode_idle_screen_when_nobody_is_there(atlas):
+    frame, _ = scene()
+    renderer = Renderer(atlas, DisplayConfig(mode="emoji"))
+    canvas = np.zeros((480, 640, 3), np.uint8)
+    idle = renderer.render(frame, [], canvas, FrameStats()).copy()
+    busy = render(atlas, "emoji", mirror=True)
+    assert np.abs(idle.astype(int) - busy).mean() > 5
+
+
+def test_next_mode_cycles_in_order(atlas):
+    renderer = Renderer(atlas, DisplayConfig(mode="mirror"))
+    assert [renderer.next_mode() for _ in range(4)] == ["panel", "emoji", "debug", "mirror"]

@@ -1,0 +1,109 @@
+"""Display sinks: framebuffer bytes in a regular file, pygame under SDL's dummy driver, files."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_emojify.controls import NEXT, QUIT
+from edge_emojify.sinks.base import SinkError
+from edge_emojify.sinks.files import PngSink, VideoSink
+from edge_emojify.sinks.framebuffer import FramebufferSink
+
+
+def fake_fb(tmp_path, width, height, bpp, stride=None):
+    """A regular file as /dev/fb0 and a sysfs folder describing it, like the kernel's."""
+    sysfs = tmp_path / "sys"
+    (sysfs / "fb0").mkdir(parents=True)
+    (sysfs / "fb0" / "virtual_size").write_text(f"{width},{height}\n")
+    (sysfs / "fb0" / "bits_per_pixel").write_text(f"{bpp}\n")
+    stride = stride or width * bpp // 8
+    (sysfs / "fb0" / "stride").write_text(f"{stride}\n")
+    dev = tmp_path / "fb0"
+    dev.write_bytes(b"\xaa" * stride * height)
+    return dev, sysfs, stride
+
+
+def image(width, height):
+    img = np.zeros((height, width, 3), np.uint8)
+    img[0, 0] = (255, 0, 0)  # blue
+    img[0, 1] = (0, 255, 0)  # green
+    img[0, 2] = (0, 0, 255)  # red
+    img[1, 0] = (255, 255, 255)
+    return img
+
+
+def test_framebuffer_32bpp_writes_bgrx_bytes(tmp_path):
+    dev, sysfs, stride = fake_fb(tmp_path, 8, 4, 32)
+    sink = FramebufferSink(dev, sysfs)
+    assert sink.size == (8, 4)
+    sink.show(image(8, 4))
+    data = dev.read_bytes()
+    assert data[0:4] == bytes([255, 0, 0, 255])  # B G R X in memory (little-endian XRGB8888)
+    assert data[4:8] == bytes([0, 255, 0, 255])
+    assert data[8:12] == bytes([0, 0, 255, 255])
+    assert data[stride:stride + 3] == bytes([255, 255, 255])
+
+
+def test_framebuffer_16bpp_writes_rgb565_with_the_device_stride(tmp_path):
+    dev, sysfs, stride = fake_fb(tmp_path, 8, 4, 16, stride=32)  # rows padded to 32 bytes
+    sink = FramebufferSink(dev, sysfs)
+    sink.show(image(8, 4))
+    data = np.frombuffer(dev.read_bytes(), np.uint8).reshape(4, 32)
+    px = data[:, :16].copy().view("<u2")
+    assert px[0, 0] == 0x001F  # blue: low 5 bits
+    assert px[0, 1] == 0x07E0  # green: middle 6 bits
+    assert px[0, 2] == 0xF800  # red: high 5 bits
+    assert px[1, 0] == 0xFFFF
+    assert (data[:, 16:] == 0).all()  # padding written as black, not garbage
+    sink.close()
+    assert not np.frombuffer(dev.read_bytes(), np.uint8).any()  # cleared on close
+
+
+def test_framebuffer_that_is_not_there_is_a_clear_error(tmp_path):
+    with pytest.raises(SinkError, match="framebuffer"):
+        FramebufferSink(tmp_path / "fb7", tmp_path)
+
+
+def test_video_sink_writes_a_playable_file(tmp_path):
+    path = tmp_path / "out.mp4"
+    sink = VideoSink(path, (160, 120), 15)
+    for i in range(10):
+        sink.show(np.full((120, 160, 3), i * 20, np.uint8))
+    sink.close()
+    cap = cv2.VideoCapture(str(path))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 10
+    ok, frame = cap.read()
+    assert ok and frame.shape == (120, 160, 3)
+
+
+def test_video_sink_rejects_unknown_container(tmp_path):
+    with pytest.raises(SinkError, match="must end in"):
+        VideoSink(tmp_path / "out.gif", (160, 120), 15)
+
+
+def test_png_sink_numbers_frames(tmp_path):
+    sink = PngSink(tmp_path / "frames", (32, 24))
+    sink.show(np.zeros((24, 32, 3), np.uint8))
+    sink.show(np.zeros((24, 32, 3), np.uint8))
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["frame_000000.png", "frame_000001.png"]
+
+
+def test_pygame_sink_under_the_dummy_driver(monkeypatch):
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    pygame = pytest.importorskip("pygame")
+    from edge_emojify.sinks.pygame_sink import PygameSink
+
+    sink = PygameSink((320, 240), fullscreen=False)
+    try:
+        assert sink.size == (320, 240)
+        img = np.zeros((240, 320, 3), np.uint8)
+        img[10, 20] = (255, 0, 0)  # blue in BGR
+        sink.show(img)
+        assert tuple(sink.screen.get_at((20, 10)))[:3] == (0, 0, 255)  # pygame is RGB
+        for key in (pygame.K_SPACE, pygame.K_m, pygame.K_q):
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=key))
+        assert sink.poll() == [NEXT, NEXT, QUIT]
+    finally:
+        sink.close()
