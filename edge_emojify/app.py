@@ -34,7 +34,8 @@ from edge_emojify.sources import FrameSource, SourceError, open_source
 log = logging.getLogger(__name__)
 
 BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between camera reconnection attempts
-STATUS_EVERY = 5.0  # seconds between STATUS= updates to systemd
+STATUS_EVERY = 5.0
+FILE_SOURCES = ("video", "image", "sample")  # seconds between STATUS= updates to systemd
 
 
 @dataclasses.dataclass
@@ -138,6 +139,8 @@ class App:
                     self._open_source()
                     attempt = 0
                 except SourceError as exc:
+                    if self.cfg.source.kind in FILE_SOURCES:
+                        raise UserError(str(exc)) from None  # a missing file will not come back
                     attempt += 1
                     retry_at = time.monotonic() + BACKOFF[min(attempt, len(BACKOFF)) - 1]
                     log.warning("camera: %s (retry %d)", exc, attempt)

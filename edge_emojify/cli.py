@@ -87,13 +87,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         from edge_emojify.controls.button import Button
 
         button = Button(cfg.button)
-    file_sink = cfg.display.sink in ("video", "png")
-    file_source = cfg.source.kind in ("video", "image")
-    # A file rendered to a file keeps every frame; anything live is paced and drops stale frames.
+    from edge_emojify.sinks import resolve_auto
     from edge_emojify.sources import open_source
 
-    app = App(cfg, config_path=path, button=button, threaded=not (file_sink and file_source),
-              source_factory=lambda c: open_source(c.source, realtime=not (file_sink and file_source)),
+    sink = resolve_auto(cfg.display) if cfg.display.sink == "auto" else cfg.display.sink
+    # A file rendered to a file keeps every frame and plays once (unless --frames asks for more);
+    # anything live is paced and drops stale frames.
+    offline = sink in ("video", "png") and cfg.source.kind in ("video", "image", "sample")
+    if offline:
+        cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, loop=bool(args.frames)))
+        if cfg.source.kind == "sample" and not args.frames:
+            args.frames = 90
+    app = App(cfg, config_path=path, button=button, threaded=not offline,
+              source_factory=lambda c: open_source(c.source, realtime=not offline),
               snapshot=lambda image: save_snapshot(image, cfg.snapshots))
     return app.run(max_frames=args.frames)
 

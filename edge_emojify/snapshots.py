@@ -148,6 +148,6 @@ def save_snapshot(image_bgr: np.ndarray, cfg: SnapshotConfig, now: datetime | No
                 os.unlink(tmp_name)
             except OSError:
                 pass
-    log.info("snapshot saved: %s (%d KB)", path, len(encoded) // 1024)
+    log.debug("snapshot written: %s (%d KB)", path, len(encoded) // 1024)
     prune(folder, int(cfg.max_mb * 2**20), keep=path)
     return path

@@ -242,3 +242,66 @@ class FakePicamera2:
 
     def cancel_all_and_flush(self) -> None:
         self.cancelled += 1
+
+
+class FlakySource:
+    """A frame source that fails the way cameras do, for the app's recovery paths.
+
+    ``script`` is a list of steps, one per ``read()``: ``"frame"`` (a real frame from
+    ``images``), ``"error"`` (raise SourceError, like an unplugged USB camera), ``"hang"``
+    (block until closed, like a stuck driver), ``"garbage"`` (a frame of the wrong shape and
+    dtype). After the script, frames keep coming.
+    """
+
+    def __init__(self, images: list[np.ndarray], script: list[str] | None = None, name: str = "flaky",
+                 fps: float = 100.0) -> None:
+        self.images = images
+        self.period = 1.0 / fps  # a camera delivers at its frame rate, it does not spin
+        self.script = list(script or [])
+        self.name = name
+        self.reads = 0
+        self.closed = threading.Event()
+
+    def read(self):
+        from edge_emojify.sources.base import SourceError, frame_from_bgr
+        from edge_emojify.types import Frame
+
+        step = self.script.pop(0) if self.script else "frame"
+        self.reads += 1
+        time.sleep(self.period)
+        if step == "error":
+            raise SourceError(f"{self.name}: device disconnected")
+        if step == "hang":
+            self.closed.wait(30)
+            raise SourceError(f"{self.name}: closed while hung")
+        if step == "garbage":
+            return Frame(np.zeros((7, 3), np.float64), np.zeros((7, 3), np.float64), time.monotonic(), self.reads)
+        return frame_from_bgr(self.images[self.reads % len(self.images)], self.reads)
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+class RecordingSink:
+    """A null sink that keeps what it was shown and can inject key events, like a window."""
+
+    name = "recording"
+
+    def __init__(self, size: tuple[int, int] = (320, 240), keep: int = 500) -> None:
+        self.size = size
+        self.shown: list[np.ndarray] = []
+        self.keep = keep
+        self.events: list[str] = []
+        self.closed = False
+
+    def show(self, image: np.ndarray) -> None:
+        assert image.shape == (self.size[1], self.size[0], 3)
+        self.shown.append(image.copy())
+        del self.shown[:-self.keep]
+
+    def poll(self) -> list[str]:
+        events, self.events = self.events, []
+        return events
+
+    def close(self) -> None:
+        self.closed = True

@@ -143,7 +143,7 @@ def test_stalled_frames_stop_the_pings(listener) -> None:
         stage_may_run.clear()  # the stage hangs from now on
         time.sleep(0.05)  # let a frame already past the stage finish
         running = received(sock, timeout=0.05)
-        assert len(running) >= 3 and set(running) == {"WATCHDOG=1"}
+        assert len(running) >= 2 and set(running) == {"WATCHDOG=1"}
         assert received(sock, timeout=0.5) == []  # hung: no pings at all
         stage_may_run.set()  # the stage recovers
         assert received(sock, timeout=0.5)[:1] == ["WATCHDOG=1"]

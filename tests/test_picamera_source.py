@@ -175,6 +175,14 @@ def test_older_picamera2_without_wait_timeout_falls_back_to_job_timeout() -> Non
     src.close()
 
 
+def test_injected_backend_without_libcamera_gets_a_plain_transform(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "libcamera", None)
+    src = PiCameraSource(dataclasses.replace(SourceConfig(), rotation=180), FakePicamera2)
+    transform = FakePicamera2.instances[-1].camera_configuration()["transform"]
+    assert (transform.hflip, transform.vflip) == (True, True)
+    src.close()
+
+
 def test_missing_picamera2_says_how_to_install_it(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "picamera2", None)  # import fails like on a PC
     with pytest.raises(SourceError, match="apt install python3-picamera2"):

@@ -19,6 +19,7 @@ import errno
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -63,10 +64,20 @@ def _default_picamera2() -> Callable[..., Any]:
     return Picamera2
 
 
-def _default_transform() -> Callable[..., Any]:
+@dataclass(frozen=True)
+class PlainTransform:
+    """Stands in for libcamera.Transform when an injected (fake) picamera2 runs without libcamera."""
+
+    hflip: bool = False
+    vflip: bool = False
+
+
+def _default_transform(injected_backend: bool) -> Callable[..., Any]:
     try:
         from libcamera import Transform  # type: ignore[import-not-found]
     except ImportError as exc:
+        if injected_backend:  # real picamera2 always brings libcamera; a fake may not
+            return PlainTransform
         raise SourceError(NO_PICAMERA2) from exc
     return Transform
 
@@ -113,7 +124,9 @@ class PiCameraSource:
         self._index = 0
         self._cam: Any = None
         factory = picamera2_factory if picamera2_factory is not None else _default_picamera2()
-        transform_cls = transform_factory if transform_factory is not None else _default_transform()
+        transform_cls = transform_factory
+        if transform_cls is None:
+            transform_cls = _default_transform(injected_backend=picamera2_factory is not None)
 
         cameras = self._camera_list(factory)
         if cameras is not None and len(cameras) <= cfg.camera_index:

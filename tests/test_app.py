@@ -1,0 +1,245 @@
+"""The live loop end to end with fakes that behave like the real parts."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from fakes import FlakySource, RecordingSink
+from photos import astronaut, hopper
+
+from edge_emojify.app import App
+from edge_emojify.config import ButtonConfig, Config, DisplayConfig, SourceConfig
+from edge_emojify.controls import HOLD, NEXT
+from edge_emojify.notify import Notifier
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = [cv2.resize(hopper(), (320, 376)), cv2.resize(astronaut(), (320, 320))]
+
+
+def make_app(sources: list, sink: RecordingSink, cfg: Config | None = None, **kw) -> App:
+    cfg = cfg or Config(source=SourceConfig(timeout=0.5), display=DisplayConfig(mirror=False))
+    opened = iter(sources)
+
+    def factory(_cfg):
+        src = next(opened)
+        if isinstance(src, Exception):
+            raise src
+        return src
+
+    return App(cfg, source_factory=factory, sink_factory=lambda c, size, fps: sink, **kw)
+
+
+def is_message_screen(image: np.ndarray) -> bool:
+    return float((image == 32).all(axis=2).mean()) > 0.8
+
+
+def emoji_pixels(image: np.ndarray) -> int:
+    b, g, r = (image[..., i].astype(int) for i in range(3))
+    return int(((r > 200) & (g > 150) & (b < 100)).sum())
+
+
+def test_frames_flow_from_source_to_sink_with_emojis():
+    sink = RecordingSink()
+    app = make_app([FlakySource(IMAGES)], sink)
+    assert app.run(max_frames=5) == 0
+    assert app.counters.frames == 5 and len(sink.shown) == 5 and sink.closed
+    assert emoji_pixels(sink.shown[-1]) > 500
+
+
+def test_camera_loss_says_so_reconnects_and_resumes():
+    from edge_emojify.sources.base import SourceError
+
+    sink = RecordingSink()
+    first = FlakySource(IMAGES, ["frame"] * 3 + ["error"])
+    again = FlakySource(IMAGES)
+    app = make_app([first, SourceError("camera still gone"), again], sink)
+    app.run(max_frames=8)
+    assert app.counters.camera_losses == 1 and app.counters.frames == 8
+    assert first.closed.is_set()
+    assert any(is_message_screen(img) for img in sink.shown)  # "camera lost - retrying"
+    assert not is_message_screen(sink.shown[-1])  # and the mirror came back by itself
+
+
+def test_a_hung_camera_times_out_and_is_replaced():
+    sink = RecordingSink()
+    hung = FlakySource(IMAGES, ["frame", "hang"])
+    app = make_app([hung, FlakySource(IMAGES)], sink)
+    t0 = time.monotonic()
+    app.run(max_frames=4)
+    assert app.counters.camera_losses == 1 and hung.closed.is_set()
+    assert time.monotonic() - t0 < 10
+
+
+def test_garbage_frames_are_skipped_and_counted():
+    sink = RecordingSink()
+    # Unthreaded, so the capture thread's newest-frame-wins cannot drop the garbage first.
+    app = make_app([FlakySource(IMAGES, ["garbage", "frame", "garbage", "garbage"])], sink, threaded=False)
+    app.run(max_frames=3)
+    assert app.pipeline.bad_frames == 3 and app.counters.frames == 3
+
+
+def test_keys_and_button_share_one_handler():
+    sink = RecordingSink()
+    app = make_app([FlakySource(IMAGES)], sink)
+    assert app.renderer.mode == "mirror"
+    sink.events = [NEXT, NEXT]
+    app.run(max_frames=2)
+    assert app.renderer.mode == "emoji"
+
+
+def test_button_press_on_gpio_changes_mode_and_hold_toggles_privacy():
+    from gpiozero.pins.mock import MockFactory
+
+    from edge_emojify.controls.button import Button
+
+    factory = MockFactory()
+    button = Button(ButtonConfig(pin=17, hold_seconds=0.3, hold_action="privacy", bounce_ms=0),
+                    pin_factory=factory)
+    sink = RecordingSink()
+    cfg = Config(source=SourceConfig(timeout=0.5), button=ButtonConfig(hold_action="privacy"))
+    app = make_app([FlakySource(IMAGES), FlakySource(IMAGES)], sink, cfg=cfg, button=button)
+    runner = threading.Thread(target=app.run)
+    runner.start()
+    pin = factory.pin(17)
+    try:
+        time.sleep(0.5)
+        pin.drive_low()
+        time.sleep(0.05)
+        pin.drive_high()  # short press
+        deadline = time.monotonic() + 3
+        while app.renderer.mode != "panel" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert app.renderer.mode == "panel"
+        pin.drive_low()
+        time.sleep(0.6)  # hold
+        pin.drive_high()
+        deadline = time.monotonic() + 3
+        while not (app.privacy and is_message_screen(sink.shown[-1])) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert app.privacy and is_message_screen(sink.shown[-1])  # screen blank, camera closed
+        assert app.renderer.mode == "panel"  # the hold did not also step the mode
+    finally:
+        app.stop()
+        runner.join(5)
+    assert not runner.is_alive()
+
+
+def test_hold_saves_a_snapshot_only_when_asked():
+    saved = []
+    sink = RecordingSink()
+    app = make_app([FlakySource(IMAGES)], sink, snapshot=lambda image: saved.append(image.shape) or "x.jpg")
+    app.run(max_frames=2)
+    assert saved == []  # nothing is stored unless someone holds the button
+    app.handle(HOLD)
+    assert saved == [IMAGES[0].shape]
+
+
+def test_systemd_hears_ready_watchdog_status_and_stopping(tmp_path):
+    path = str(tmp_path / "notify.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    server.settimeout(1)
+    notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "20000"})  # ping every 10 ms
+    sink = RecordingSink()
+    app = make_app([FlakySource(IMAGES)], sink, notifier=notifier)
+    app.run(max_frames=10)
+    messages = []
+    while True:
+        try:
+            messages.append(server.recv(4096).decode())
+        except TimeoutError:
+            break
+    server.close()
+    assert messages[0].startswith("READY=1")
+    assert any(m == "WATCHDOG=1" for m in messages)
+    assert messages[-1].startswith("STOPPING=1")
+
+
+def run_cli(*args, env=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "edge_emojify", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def test_cli_run_on_a_video_writes_a_playable_video_with_emojis(tmp_path):
+    out = tmp_path / "mirror.mp4"
+    result = run_cli("run", "--source", "edge_emojify/data/sample.mp4", "--sink", "video",
+                     "--output", str(out), "--no-button")
+    assert result.returncode == 0, result.stderr
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 90
+    with_emoji = 0
+    for _ in range(90):
+        ok, frame = cap.read()
+        assert ok
+        with_emoji += emoji_pixels(frame) > 2000
+    assert with_emoji >= 80  # a face is in every frame of the sample
+
+
+def test_cli_version_and_help():
+    assert run_cli("--version").stdout.startswith("edge-emojify ")
+    for sub in ("run", "doctor", "bench", "config"):
+        assert run_cli(sub, "--help").returncode == 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--set", "display.mode=party"], "display].mode is 'party'"),
+    (["--set", "emotion.model=/nonexistent/emotion.tflite"], "model card /nonexistent/emotion.json is missing"),
+    (["--source", "/nonexistent/video.mp4"], "video /nonexistent/video.mp4 does not exist"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(args, message):
+    result = run_cli("run", "--sink", "null", "--no-button", "--frames", "1", *args)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and message in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def _start(tmp_path, *extra):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[display]\nsink = 'null'\nmode = 'mirror'\n[button]\nenabled = false\n")
+    proc = subprocess.Popen([sys.executable, "-m", "edge_emojify", "run", "--config", str(cfg),
+                             "--source", "sample", *extra], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if "first frame on screen" in line:
+            break
+    return proc, cfg, lines
+
+
+def test_sigterm_stops_cleanly_within_two_seconds(tmp_path):
+    proc, _, _ = _start(tmp_path)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.communicate(timeout=10)[1]
+    assert time.monotonic() - t0 < 2
+    assert proc.returncode == 0 and "stopped after" in rest
+
+
+def test_sighup_reloads_the_config(tmp_path):
+    proc, cfg, _ = _start(tmp_path)
+    try:
+        cfg.write_text(cfg.read_text().replace("'mirror'", "'debug'"))
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=10)[1]
+    finally:
+        proc.kill()
+    assert "config reloaded" in rest
+
+
+def test_offline_run_uses_every_frame_once():
+    cfg = dataclasses.replace(Config(), source=SourceConfig(kind="video", path="x", loop=False))
+    assert cfg.source.loop is False
