@@ -212,7 +212,10 @@ install_venv() {
         note "warning: no system numpy (python3-numpy) found; pip chooses numpy itself"
         run touch "$constraints"
     fi
-    run "$VENV/bin/python" -m pip install --upgrade --constraint "$constraints" "$REPO_DIR" ai-edge-litert
+    # The app's own dependencies (numpy, OpenCV, pygame, gpiozero) come from apt above; pip's
+    # opencv-python-headless is not built for apt's numpy, so the package goes in without them.
+    run "$VENV/bin/python" -m pip install --upgrade --no-deps "$REPO_DIR"
+    run "$VENV/bin/python" -m pip install --upgrade --constraint "$constraints" ai-edge-litert
 }
 
 install_config() {
