@@ -32,20 +32,22 @@ def _head(image: np.ndarray, box: tuple[int, int, int, int], pad: float) -> np.n
     return image[max(0, int(y0 - pad * h)):int(y1 + pad * h), max(0, int(x0 - pad * w)):int(x1 + pad * w)]
 
 
-def group(n: int, frame: tuple[int, int] = (1280, 720), face_px: int = 80) -> tuple[np.ndarray, list]:
-    """``n`` (1..6) heads with faces about ``face_px`` wide on a grey wall; returns image and true boxes."""
+def group(n: int, frame: tuple[int, int] = (1280, 720), face_px: int = 80,
+          pad: float = 0.6) -> tuple[np.ndarray, list]:
+    """``n`` heads (up to 6 in rows of 3, up to 20 in rows of 5) with faces about ``face_px`` wide
+    on a grey wall; returns the image and the true face boxes."""
     width, height = frame
     canvas = np.full((height, width, 3), 150, np.uint8)
     heads = [(hopper(), HOPPER_BOX), (astronaut(), ASTRONAUT_BOX)]
     boxes = []
-    cols = min(n, 3)
+    cols = min(n, 3) if n <= 6 else 5
     rows = (n + cols - 1) // cols
     for i in range(n):
         image, box = heads[i % 2]
         if i % 4 >= 2:
             image = image[:, ::-1].copy()
             box = (image.shape[1] - box[2], box[1], image.shape[1] - box[0], box[3])
-        head = _head(image, box, 0.6)
+        head = _head(image, box, pad)
         scale = face_px / (box[2] - box[0])
         head = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         cx = int((i % cols + 0.5) * width / cols)
@@ -54,8 +56,8 @@ def group(n: int, frame: tuple[int, int] = (1280, 720), face_px: int = 80) -> tu
         x0, y0 = cx - hw // 2, cy - hh // 2
         canvas[y0:y0 + hh, x0:x0 + hw] = head
         # The face box inside the pasted head, in canvas pixels.
-        fx0 = x0 + (box[0] - max(0, int(box[0] - 0.6 * (box[2] - box[0])))) * scale
-        fy0 = y0 + (box[1] - max(0, int(box[1] - 0.6 * (box[3] - box[1])))) * scale
+        fx0 = x0 + (box[0] - max(0, int(box[0] - pad * (box[2] - box[0])))) * scale
+        fy0 = y0 + (box[1] - max(0, int(box[1] - pad * (box[3] - box[1])))) * scale
         boxes.append((fx0, fy0, fx0 + (box[2] - box[0]) * scale, fy0 + (box[3] - box[1]) * scale))
     return canvas, boxes
 

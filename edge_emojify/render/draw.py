@@ -72,10 +72,11 @@ class EmojiAtlas:
     """The emoji PNGs, with a small cache of scaled and rotated copies.
 
     Sizes are rounded to 4 px and angles to 3 degrees so a face that moves slightly reuses
-    the same sprite instead of resampling every frame.
+    the same sprite instead of resampling every frame. The cache is bounded in bytes (a
+    full-screen sprite is megabytes), so memory stays flat over days.
     """
 
-    def __init__(self, folder: Path, cache_size: int = 256) -> None:
+    def __init__(self, folder: Path, cache_mb: float = 8) -> None:
         self.images: dict[str, np.ndarray] = {}
         for name in EMOJI_CODEPOINTS:
             path = folder / f"{name}.png"
@@ -85,7 +86,8 @@ class EmojiAtlas:
                                 "artwork with: python -m convert.make_emojis")
             self.images[name] = image
         self._cache: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache_bytes = 0
+        self._budget = cache_mb * 2**20
 
     def sprite(self, name: str, size: float, angle: float = 0.0) -> np.ndarray:
         """BGRA emoji ``name`` about ``size`` px wide, rotated ``angle`` degrees counter-clockwise."""
@@ -108,8 +110,9 @@ class EmojiAtlas:
             out = cv2.warpAffine(out, m, (side, side), flags=cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
         self._cache[key] = out
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        self._cache_bytes += out.nbytes
+        while self._cache_bytes > self._budget and len(self._cache) > 1:
+            self._cache_bytes -= self._cache.popitem(last=False)[1].nbytes
         return out
 
 
