@@ -19,15 +19,22 @@ from edge_emojify.render.draw import EmojiAtlas, emoji_dir
 from edge_emojify.render.modes import FrameStats, Renderer
 from edge_emojify.sources import open_source
 from edge_emojify.sources.base import frame_from_bgr
+from edge_emojify.sources.synthetic import MovingFacesSource
 from edge_emojify.types import Frame
 
 log = logging.getLogger(__name__)
 
 
-def load_frames(cfg: Config, count: int, width: int) -> list[Frame]:
-    """Up to ``count`` frames of the configured source (looping), resized to ``width``."""
-    source_cfg = cfg.source if cfg.source.kind != "auto" else dataclasses.replace(cfg.source, kind="sample")
-    source = open_source(dataclasses.replace(source_cfg, loop=True), realtime=False)
+def load_frames(cfg: Config, count: int, width: int, faces: int = 0) -> list[Frame]:
+    """Up to ``count`` frames of the configured source (looping), resized to ``width``.
+
+    ``faces`` > 0 uses the synthetic moving-faces source with that many faces instead.
+    """
+    if faces:
+        source = MovingFacesSource(faces=faces, size=(width or 640, round((width or 640) * 3 / 4)))
+    else:
+        source_cfg = cfg.source if cfg.source.kind != "auto" else dataclasses.replace(cfg.source, kind="sample")
+        source = open_source(dataclasses.replace(source_cfg, loop=True), realtime=False)
     frames = []
     try:
         while len(frames) < count:
@@ -83,8 +90,8 @@ def report(title: str, samples: dict[str, list[float]]) -> str:
     return "\n".join(lines)
 
 
-def run_bench(cfg: Config, count: int, width: int) -> int:
-    frames = load_frames(cfg, count, width)
+def run_bench(cfg: Config, count: int, width: int, faces: int = 0) -> int:
+    frames = load_frames(cfg, count, width, faces)
     h, w = frames[0].image.shape[:2]
     print(f"bench: {len(frames)} frames of {w}x{h}, {cfg.emotion.threads} thread(s), "
           f"detector range {cfg.detector.range}, mode {cfg.display.mode}", flush=True)

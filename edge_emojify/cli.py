@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(bench)
     bench.add_argument("--frames", type=int, default=300)
     bench.add_argument("--width", type=int, default=640, help="resize frames to this width (0 = as is)")
+    bench.add_argument("--faces", type=int, default=0,
+                       help="use N synthetic moving faces instead of the source (e.g. 3)")
 
     cfg = sub.add_parser("config", help="print the effective config or the reference",
                          description="Print the effective config (after file and --set) as TOML.")
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             from edge_emojify.bench import run_bench
 
             cfg, _ = load_config(args)
-            return run_bench(cfg, args.frames, args.width)
+            return run_bench(cfg, args.frames, args.width, args.faces)
         return cmd_config(args)
     except (UserError, SourceError, SinkError) as exc:
         print(f"edge-emojify: error: {exc}", file=sys.stderr)

@@ -83,7 +83,7 @@ def test_max_faces_keeps_the_largest_and_min_face_drops_small_ones():
 
 
 def test_square_tiles_cover_wide_and_tall_frames():
-    assert square_tiles(640, 600) == [(0, 0, 640, 600)]
+    assert square_tiles(640, 480) == [(0, 0, 640, 480)]
     tiles = square_tiles(1280, 720)
     assert tiles[0] == (0, 0, 720, 720) and tiles[-1] == (560, 0, 1280, 720)
     assert square_tiles(480, 1000)[-1] == (0, 520, 480, 1000)

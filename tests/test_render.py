@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge_emojify.config import MODES, DisplayConfig
-from edge_emojify.render.draw import EmojiAtlas, blend, emoji_dir
+from edge_emojify.render.draw import EmojiAtlas, Sprite, blend, emoji_dir
 from edge_emojify.render.modes import FrameStats, Renderer
 from edge_emojify.types import Face, Frame, Track
 
@@ -62,7 +62,8 @@ def test_emoji_tilts_with_the_head(atlas):
     upright = atlas.sprite("happy", 120, 0)
     tilted = atlas.sprite("happy", 120, 30)
     assert tilted.shape[0] > upright.shape[0]  # canvas grown to keep the corners
-    assert not np.array_equal(tilted[..., 3] > 0, np.rot90(tilted[..., 3] > 0))
+    opaque = tilted.inverse_alpha[..., 0] < 128
+    assert not np.array_equal(opaque, np.rot90(opaque))
 
 
 def test_blend_clips_at_the_border_and_respects_alpha():
@@ -70,7 +71,7 @@ def test_blend_clips_at_the_border_and_respects_alpha():
     sprite = np.zeros((20, 20, 4), np.uint8)
     sprite[..., 2] = 255
     sprite[:10, :, 3] = 255  # top half opaque red, bottom half transparent
-    blend(canvas, sprite, 0, 5)  # top-left corner cut off: sprite rows 5..19, columns 10..19 show
+    blend(canvas, Sprite.from_bgra(sprite), 0, 5)  # top-left corner cut off: sprite rows 5..19, columns 10..19 show
     assert (canvas[0:5, 0:10] == (0, 0, 255)).all()
     assert (canvas[5:15, 0:10] == 10).all()  # transparent part left alone
     assert (canvas[:, 10:] == 10).all() and (canvas[15:] == 10).all()

@@ -66,7 +66,7 @@ def square_tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
     """
     side = min(width, height)
     long = max(width, height)
-    if long <= side * 1.2:
+    if long <= side * 1.5:  # 4:3 letterboxes well enough; 16:9 does not
         return [(0, 0, width, height)]
     count = int(np.ceil(long / side))
     starts = np.linspace(0, long - side, count).round().astype(int)

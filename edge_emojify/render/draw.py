@@ -34,33 +34,67 @@ class Placement:
 
 
 def letterbox(image: np.ndarray, canvas: np.ndarray, x0: int = 0, y0: int = 0, w: int = 0,
-              h: int = 0) -> Placement:
-    """Draw ``image`` as large as fits into the canvas region, centred, keeping its aspect."""
+              h: int = 0, mirror: bool = False) -> Placement:
+    """Draw ``image`` as large as fits into the canvas region, centred, keeping its aspect.
+
+    Mirroring happens while copying into the canvas (after any resize), so the frame is
+    touched once per step instead of being flipped into a temporary first.
+    """
     w = w or canvas.shape[1] - x0
     h = h or canvas.shape[0] - y0
     ih, iw = image.shape[:2]
     scale = min(w / iw, h / ih)
     nw, nh = max(1, round(iw * scale)), max(1, round(ih * scale))
     ox, oy = x0 + (w - nw) // 2, y0 + (h - nh) // 2
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    canvas[oy:oy + nh, ox:ox + nw] = image if (nw, nh) == (iw, ih) else cv2.resize(image, (nw, nh),
-                                                                                     interpolation=interp)
+    if (nw, nh) != (iw, ih):
+        image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    target = canvas[oy:oy + nh, ox:ox + nw]
+    if mirror:
+        cv2.flip(image, 1, dst=target)
+    else:
+        target[:] = image
     return Placement(scale, ox, oy, nw, nh)
 
 
-def blend(canvas: np.ndarray, sprite: np.ndarray, cx: float, cy: float) -> None:
-    """Alpha-blend a BGRA ``sprite`` centred at (cx, cy), clipped to the canvas, in place."""
-    sh, sw = sprite.shape[:2]
+@dataclass(frozen=True)
+class Sprite:
+    """An RGBA image prepared for fast blending: colour premultiplied by alpha, and 255 - alpha.
+
+    Blending is then two saturating OpenCV calls (multiply, add) instead of per-pixel
+    floating-point numpy; for a face-sized emoji that is the difference between ~4 ms and a
+    fraction of a millisecond on a Pi-class CPU.
+    """
+
+    premultiplied: np.ndarray  # (h, w, 3) uint8
+    inverse_alpha: np.ndarray  # (h, w, 3) uint8, 255 - alpha
+
+    @classmethod
+    def from_bgra(cls, bgra: np.ndarray) -> Sprite:
+        alpha = cv2.merge([bgra[..., 3]] * 3)
+        premultiplied = cv2.multiply(bgra[..., :3], alpha, scale=1 / 255)
+        return cls(premultiplied, cv2.bitwise_not(alpha))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.premultiplied.shape[:2]
+
+    @property
+    def nbytes(self) -> int:
+        return self.premultiplied.nbytes + self.inverse_alpha.nbytes
+
+
+def blend(canvas: np.ndarray, sprite: Sprite, cx: float, cy: float) -> None:
+    """Alpha-blend ``sprite`` centred at (cx, cy), clipped to the canvas, in place."""
+    sh, sw = sprite.shape
     x0, y0 = round(cx - sw / 2), round(cy - sh / 2)
     cx0, cy0 = max(x0, 0), max(y0, 0)
     cx1, cy1 = min(x0 + sw, canvas.shape[1]), min(y0 + sh, canvas.shape[0])
     if cx1 <= cx0 or cy1 <= cy0:
         return
-    part = sprite[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
-    alpha = part[..., 3:4].astype(np.uint16)
+    rows, cols = slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0)
     region = canvas[cy0:cy1, cx0:cx1]
-    mixed = (part[..., :3].astype(np.uint16) * alpha + region.astype(np.uint16) * (255 - alpha) + 127) // 255
-    region[:] = mixed.astype(np.uint8)
+    behind = cv2.multiply(region, sprite.inverse_alpha[rows, cols], scale=1 / 255)
+    cv2.add(behind, sprite.premultiplied[rows, cols], dst=region)
 
 
 def emoji_dir() -> Path:
@@ -85,12 +119,12 @@ class EmojiAtlas:
                 raise UserError(f"emoji image {path} is missing or not an RGBA PNG; rebuild the "
                                 "artwork with: python -m convert.make_emojis")
             self.images[name] = image
-        self._cache: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int, int], Sprite] = OrderedDict()
         self._cache_bytes = 0
         self._budget = cache_mb * 2**20
 
-    def sprite(self, name: str, size: float, angle: float = 0.0) -> np.ndarray:
-        """BGRA emoji ``name`` about ``size`` px wide, rotated ``angle`` degrees counter-clockwise."""
+    def sprite(self, name: str, size: float, angle: float = 0.0) -> Sprite:
+        """Emoji ``name`` about ``size`` px wide, rotated ``angle`` degrees counter-clockwise."""
         key = (name, max(4, int(round(size / 4)) * 4), int(round(angle / 3)) * 3)
         cached = self._cache.get(key)
         if cached is not None:
@@ -109,11 +143,11 @@ class EmojiAtlas:
             m = cv2.getRotationMatrix2D((side / 2, side / 2), key[2], 1.0)
             out = cv2.warpAffine(out, m, (side, side), flags=cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
-        self._cache[key] = out
-        self._cache_bytes += out.nbytes
+        sprite = self._cache[key] = Sprite.from_bgra(out)
+        self._cache_bytes += sprite.nbytes
         while self._cache_bytes > self._budget and len(self._cache) > 1:
             self._cache_bytes -= self._cache.popitem(last=False)[1].nbytes
-        return out
+        return sprite
 
 
 def text(canvas: np.ndarray, s: str, x: int, y: int, scale: float = 0.6,

@@ -81,8 +81,7 @@ class Renderer:
 
     def _camera(self, frame: Frame, tracks: list[Track], canvas: np.ndarray,
                 region: tuple[int, int, int, int] = (0, 0, 0, 0)) -> list[OnScreen]:
-        image = cv2.flip(frame.image, 1) if self.cfg.mirror else frame.image
-        place = letterbox(image, canvas, *region)
+        place = letterbox(frame.image, canvas, *region, mirror=self.cfg.mirror)
         return place_tracks(tracks, place, frame.image.shape[1], self.cfg.mirror)
 
     def _mirror(self, frame: Frame, tracks: list[Track], canvas: np.ndarray, stats: FrameStats) -> None:
