@@ -93,13 +93,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge_emojify.sources import open_source
 
     sink = resolve_auto(cfg.display) if cfg.display.sink == "auto" else cfg.display.sink
-    # A file rendered to a file keeps every frame and plays once (unless --frames asks for more);
-    # anything live is paced and drops stale frames.
-    offline = sink in ("video", "png") and cfg.source.kind in ("video", "image", "sample")
-    if offline:
+    if sink in ("video", "png"):
+        # Into a file, a video or the sample plays once unless --frames asks for more.
         cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, loop=bool(args.frames)))
-        if cfg.source.kind == "sample" and not args.frames:
-            args.frames = 90
+    # A file rendered to a file keeps every frame, unpaced; anything live is paced and drops stale frames.
+    offline = sink in ("video", "png") and cfg.source.kind in ("video", "image", "sample")
     app = App(cfg, config_path=path, button=button, threaded=not offline,
               source_factory=lambda c: open_source(c.source, realtime=not offline),
               snapshot=lambda image: save_snapshot(image, cfg.snapshots))

@@ -77,3 +77,10 @@ def test_toml_round_trip_and_reference_lists_every_key():
     for section, values in tomllib.loads(config.to_toml(cfg)).items():
         for key in values:
             assert f"`{section}.{key}`" in reference
+
+
+def test_readme_config_reference_is_current():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert config.reference_markdown() in readme, "regenerate with: edge-emojify config --reference"

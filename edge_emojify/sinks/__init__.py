@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from pathlib import Path
@@ -16,11 +17,12 @@ __all__ = ["Sink", "SinkError", "open_sink", "resolve_auto"]
 
 def resolve_auto(cfg: DisplayConfig) -> str:
     """auto: a window on a desktop, full screen on a KMS console, the framebuffer, else a file."""
-    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+    has_pygame = importlib.util.find_spec("pygame") is not None
+    if has_pygame and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return "window"
-    if any(Path("/dev/dri").glob("card*")):
+    if has_pygame and any(os.access(card, os.R_OK | os.W_OK) for card in Path("/dev/dri").glob("card*")):
         return "fullscreen"
-    if Path(cfg.fbdev).exists():
+    if os.access(cfg.fbdev, os.W_OK):
         return "framebuffer"
     return "video"
 

@@ -51,7 +51,7 @@ def open_source(cfg: SourceConfig, realtime: bool = True, picamera2_factory=None
     from edge_emojify.sources.opencv import VideoFileSource
 
     if kind == "sample":
-        return VideoFileSource(SAMPLE_VIDEO, dataclasses.replace(cfg, loop=True), realtime)
+        return VideoFileSource(SAMPLE_VIDEO, cfg, realtime)
     if not cfg.path:
         raise SourceError("source.kind is video but source.path is empty; set it or pass --source FILE")
     return VideoFileSource(Path(cfg.path), cfg, realtime)
