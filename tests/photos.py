@@ -1,8 +1,6 @@
 """Test scenes built from the two bundled public-domain portraits (never FER2013 images).
 
-Hand-checked face boxes in the original stills (x0, y0, x1, y1), read off the images:
-Grace Hopper's face spans x 166..366, y 140..345 in hopper.jpg (512×600); Eileen Collins's
-face spans x 178..272, y 78..178 in astronaut.jpg (512×512).
+The hand-checked face boxes in the stills live beside the synthetic source that also uses them.
 """
 
 from __future__ import annotations
@@ -12,9 +10,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_emojify.sources.synthetic import PORTRAITS, head_crop
+
 DATA = Path(__file__).resolve().parent.parent / "edge_emojify" / "data"
-HOPPER_BOX = (166, 140, 366, 345)
-ASTRONAUT_BOX = (178, 78, 272, 178)
+HOPPER_BOX = PORTRAITS["hopper.jpg"]
+ASTRONAUT_BOX = PORTRAITS["astronaut.jpg"]
 
 
 def hopper() -> np.ndarray:
@@ -23,13 +23,6 @@ def hopper() -> np.ndarray:
 
 def astronaut() -> np.ndarray:
     return cv2.imread(str(DATA / "astronaut.jpg"))
-
-
-def _head(image: np.ndarray, box: tuple[int, int, int, int], pad: float) -> np.ndarray:
-    """The face box grown by ``pad`` of its size on every side (head and shoulders)."""
-    x0, y0, x1, y1 = box
-    w, h = x1 - x0, y1 - y0
-    return image[max(0, int(y0 - pad * h)):int(y1 + pad * h), max(0, int(x0 - pad * w)):int(x1 + pad * w)]
 
 
 def group(n: int, frame: tuple[int, int] = (1280, 720), face_px: int = 80,
@@ -47,7 +40,7 @@ def group(n: int, frame: tuple[int, int] = (1280, 720), face_px: int = 80,
         if i % 4 >= 2:
             image = image[:, ::-1].copy()
             box = (image.shape[1] - box[2], box[1], image.shape[1] - box[0], box[3])
-        head = _head(image, box, pad)
+        head = head_crop(image, box, pad)
         scale = face_px / (box[2] - box[0])
         head = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         cx = int((i % cols + 0.5) * width / cols)

@@ -243,3 +243,26 @@ def test_sighup_reloads_the_config(tmp_path):
 def test_offline_run_uses_every_frame_once():
     cfg = dataclasses.replace(Config(), source=SourceConfig(kind="video", path="x", loop=False))
     assert cfg.source.loop is False
+
+
+def test_doctor_reports_every_check_with_fixes():
+    result = run_cli("doctor", "--source", "sample", "--set", "display.sink=\"null\"")
+    lines = result.stdout.splitlines()
+    for name in ("config", "models", "camera", "display", "gpio", "service"):
+        assert any(f"] {name}" in line for line in lines), name
+    assert "ms/face" in result.stdout
+    assert result.returncode == 0, result.stdout  # warnings (no GPIO, no service here) are not failures
+    broken = run_cli("doctor", "--set", "emotion.model=\"/nonexistent/emotion.tflite\"", "--source", "sample")
+    assert broken.returncode == 1 and "[FAIL] models" in broken.stdout and "fix:" in broken.stdout
+
+
+def test_real_pipeline_keeps_identities_on_moving_faces():
+    from edge_emojify.pipeline import build_pipeline
+    from edge_emojify.sources.synthetic import MovingFacesSource
+
+    source = MovingFacesSource(faces=2, face_px=100, seed=3)
+    pipeline = build_pipeline(Config())
+    ids_per_frame = [sorted(t.track_id for t in pipeline.process(source.read())) for _ in range(120)]
+    seen = {i for ids in ids_per_frame for i in ids}
+    assert sum(len(ids) == 2 for ids in ids_per_frame) > 90  # both faces followed nearly always
+    assert len(seen) <= 3  # the same two identities throughout (at most one re-acquired)

@@ -14,22 +14,30 @@ from edge_emojify.config import PACKAGE_DIR
 from edge_emojify.sources.base import frame_from_bgr
 from edge_emojify.types import Frame
 
-PORTRAITS = ("hopper.jpg", "astronaut.jpg")
+# The face box (x0, y0, x1, y1) in each bundled portrait, checked by hand.
+PORTRAITS = {"hopper.jpg": (166, 140, 366, 345), "astronaut.jpg": (178, 78, 272, 178)}
+
+
+def head_crop(image: np.ndarray, box: tuple[int, int, int, int], pad: float) -> np.ndarray:
+    """The face box grown by ``pad`` of its size on every side (hair, ears, neck)."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    return image[max(0, int(y0 - pad * h)):int(y1 + pad * h), max(0, int(x0 - pad * w)):int(x1 + pad * w)]
 
 
 class MovingFacesSource:
-    """``faces`` heads moving on smooth Lissajous paths across a ``size`` frame."""
+    """``faces`` heads, faces about ``face_px`` wide, moving on smooth Lissajous paths."""
 
-    def __init__(self, faces: int = 2, size: tuple[int, int] = (640, 480), head_px: int = 150,
+    def __init__(self, faces: int = 2, size: tuple[int, int] = (640, 480), face_px: int = 80,
                  detect_width: int = 640, seed: int = 0) -> None:
         self.name = f"synthetic {faces} face(s)"
         self.size = size
         self.detect_width = detect_width
         heads = []
-        for name in PORTRAITS:
-            image = cv2.imread(str(PACKAGE_DIR / "data" / name))
-            scale = head_px / image.shape[1]
-            heads.append(cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
+        for name, box in PORTRAITS.items():
+            head = head_crop(cv2.imread(str(PACKAGE_DIR / "data" / name)), box, 0.5)
+            scale = face_px / (box[2] - box[0])
+            heads.append(cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
         rng = np.random.default_rng(seed)
         self._heads = [heads[i % len(heads)] for i in range(faces)]
         self._phase = rng.uniform(0, 2 * np.pi, (faces, 2))
