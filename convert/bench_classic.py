@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from convert import run_script
 from edge_emojify.bench import load_frames, report, time_pipeline
 from edge_emojify.config import Config, SourceConfig
 from edge_emojify.errors import UserError
@@ -79,7 +79,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except UserError as exc:
-        sys.exit(f"error: {exc}")
+    run_script(main)

@@ -11,14 +11,14 @@ alike, and every figure is given as a ratio to mini-Xception measured in the sam
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from convert.fer_data import DatasetError, load_folder
+from convert import run_script
+from convert.fer_data import load_folder
 
 CANDIDATES = {
     "vgg 16-32-64-128": {"widths": (16, 32, 64, 128), "stem_stride": 1},
@@ -86,7 +86,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except DatasetError as exc:
-        sys.exit(f"error: {exc}")
+    run_script(main)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convert import run_script
 from convert.fer_data import DatasetError, load, stratified_split
 from edge_emojify.labels import EMOTIONS
 
@@ -156,7 +157,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except DatasetError as exc:
-        sys.exit(f"error: {exc}")
+    run_script(main)

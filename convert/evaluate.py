@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convert import run_script
 from convert.fer_data import (
     DatasetError,
     duplicate_test_paths,
@@ -194,7 +195,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except DatasetError as exc:
-        sys.exit(f"error: {exc}")
+    run_script(main)

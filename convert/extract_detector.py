@@ -22,6 +22,8 @@ from typing import Any
 
 from ai_edge_litert.interpreter import Interpreter
 
+from convert import ConvertError, run_script
+
 MEDIAPIPE_VERSION = "0.10.21"
 MODULE_DIR = "mediapipe/modules/face_detection/"
 # Where the anchor and decoder options below come from (mediapipe source tree, same version).
@@ -85,8 +87,6 @@ PREPROCESS = (
 )
 
 
-class AssetError(Exception):
-    """A missing input the user can fix; the message is one line naming the fix."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -107,7 +107,7 @@ def download_wheel(dest: Path) -> Path:
     wheels = sorted(dest.glob("mediapipe-*.whl"))
     if result.returncode != 0 or not wheels:
         last = (result.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
-        raise AssetError(f"pip download of mediapipe failed ({last}); pass --wheel PATH")
+        raise ConvertError(f"pip download of mediapipe failed ({last}); pass --wheel PATH")
     return wheels[0]
 
 
@@ -137,11 +137,11 @@ def describe(path: Path, member: str, spec: dict[str, Any]) -> dict[str, Any]:
     inputs, outputs = tensor_info(interp.get_input_details()), tensor_info(interp.get_output_details())
     size = spec["anchors"]["input_size"]
     if inputs[0]["shape"] != [1, size, size, 3] or inputs[0]["dtype"] != "float32":
-        raise AssetError(f"{path.name}: unexpected input {inputs[0]}; expected [1,{size},{size},3] float32")
+        raise ConvertError(f"{path.name}: unexpected input {inputs[0]}; expected [1,{size},{size},3] float32")
     anchors = {**spec["anchors"], **COMMON_ANCHORS, "num_anchors": anchor_count(spec["anchors"])}
     by_width = {o["shape"][-1]: o for o in outputs}
     if set(by_width) != {16, 1} or any(o["shape"][1] != anchors["num_anchors"] for o in outputs):
-        raise AssetError(f"{path.name}: outputs {outputs} do not match {anchors['num_anchors']} anchors")
+        raise ConvertError(f"{path.name}: outputs {outputs} do not match {anchors['num_anchors']} anchors")
     for role, width in (("regressors", 16), ("classificators", 1)):
         by_width[width]["role"] = role
     return {
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         wheel = args.wheel or download_wheel(Path(tmp))
         if not wheel.is_file():
-            raise AssetError(f"wheel {wheel} not found; pass --wheel PATH or omit it to download")
+            raise ConvertError(f"wheel {wheel} not found; pass --wheel PATH or omit it to download")
         args.out.mkdir(parents=True, exist_ok=True)
         card: dict[str, Any] = {
             "source": {"wheel": wheel.name, "package": f"mediapipe=={MEDIAPIPE_VERSION}"},
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             for key, spec in MODELS.items():
                 member = next((MODULE_DIR + c for c in spec["candidates"] if MODULE_DIR + c in names), None)
                 if member is None:
-                    raise AssetError(f"{wheel.name} has none of {spec['candidates']} in {MODULE_DIR}")
+                    raise ConvertError(f"{wheel.name} has none of {spec['candidates']} in {MODULE_DIR}")
                 target = args.out / spec["file"]
                 target.write_bytes(zf.read(member))
                 card["models"][key] = info = describe(target, member, spec)
@@ -209,9 +209,4 @@ limitations under the License.
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except zipfile.BadZipFile as exc:
-        sys.exit(f"error: the wheel is damaged ({exc}); delete it and download it again")
-    except (AssetError, OSError) as exc:
-        sys.exit(f"error: {exc}")
+    run_script(main, zipfile.BadZipFile)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convert import ConvertError
 from edge_emojify.labels import EMOTIONS, NUM_CLASSES
 
 IMAGE_SIZE = 48
@@ -35,7 +36,7 @@ FERPLUS_COLUMNS = {
 }
 
 
-class DatasetError(Exception):
+class DatasetError(ConvertError):
     """A dataset problem the user can fix; the message is one line naming the fix."""
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from convert import ConvertError, run_script
 from edge_emojify.labels import EMOJI_CODEPOINTS
 
 DEFAULT_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
@@ -26,8 +26,6 @@ FONT_PACKAGE = "fonts-noto-color-emoji"
 BITMAP_SIZE = 109  # CBDT fonts only load at their strike size; Noto Color Emoji's is 109 px.
 
 
-class AssetError(Exception):
-    """A missing input the user can fix; the message is one line naming the fix."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,7 +43,7 @@ def render(font: ImageFont.FreeTypeFont, char: str, size: int) -> Image.Image:
     ImageDraw.Draw(canvas).text((BITMAP_SIZE // 2, BITMAP_SIZE // 2), char, font=font, embedded_color=True)
     bbox = canvas.getchannel("A").getbbox()
     if bbox is None:
-        raise AssetError(f"font has no glyph for U+{ord(char):04X}; is {FONT_PACKAGE} up to date?")
+        raise ConvertError(f"font has no glyph for U+{ord(char):04X}; is {FONT_PACKAGE} up to date?")
     glyph = canvas.crop(bbox)
     side = max(glyph.size)
     square = Image.new("RGBA", (side, side), (0, 0, 0, 0))
@@ -69,7 +67,7 @@ def ofl_text(copyright_file: Path) -> str:
     # The stand-alone stanza (first line of a paragraph), not the "License:" field of a Files stanza.
     heads = [i for i, s in enumerate(lines) if s.startswith("License:") and "SIL" in s and not lines[i - 1]]
     if not heads:
-        raise AssetError(f"{copyright_file} has no SIL OFL licence stanza")
+        raise ConvertError(f"{copyright_file} has no SIL OFL licence stanza")
     body: list[str] = []
     for line in lines[heads[0] + 1 :]:
         if not line or not line[0].isspace():
@@ -109,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     for path, hint in ((args.font, "font"), (args.copyright, "copyright file")):
         if not path.is_file():
-            raise AssetError(f"{hint} {path} not found; install it with: apt-get install {FONT_PACKAGE}")
+            raise ConvertError(f"{hint} {path} not found; install it with: apt-get install {FONT_PACKAGE}")
     font = ImageFont.truetype(str(args.font), size=BITMAP_SIZE, layout_engine=ImageFont.Layout.BASIC)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, char in EMOJI_CODEPOINTS.items():
@@ -123,7 +121,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (AssetError, OSError) as exc:
-        sys.exit(f"error: {exc}")
+    run_script(main)

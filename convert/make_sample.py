@@ -13,20 +13,19 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from convert import ConvertError, run_script
+
 OUT_DIR = Path("edge_emojify/data")
 WIDTH, HEIGHT = 640, 480
 SEGMENTS = ("hopper", "astronaut", "hopper, mirrored", "both side by side")
 
 
-class AssetError(Exception):
-    """A missing input the user can fix; the message is one line naming the fix."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,7 +43,7 @@ def load_portraits() -> dict[str, np.ndarray]:
         from matplotlib import cbook
         from skimage import data
     except ImportError as exc:
-        raise AssetError(f"{exc.name} is missing; run: pip install matplotlib scikit-image") from None
+        raise ConvertError(f"{exc.name} is missing; run: pip install matplotlib scikit-image") from None
     with cbook.get_sample_data("grace_hopper.jpg") as f:
         hopper = cv2.imdecode(np.frombuffer(f.read(), np.uint8), cv2.IMREAD_COLOR)
     astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
@@ -144,13 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         if clip:
             break
     if clip is None:
-        raise AssetError("no format fit the size budget; raise --max-bytes or lower --seconds")
+        raise ConvertError("no format fit the size budget; raise --max-bytes or lower --seconds")
     for other in args.out.glob("sample.*"):
         if other != clip and other.suffix in (".mp4", ".avi"):
             other.unlink()
     count, w, h = verify(clip)
     if count != n:
-        raise AssetError(f"{clip} reads back {count} frames instead of {n}; the codec is broken here")
+        raise ConvertError(f"{clip} reads back {count} frames instead of {n}; the codec is broken here")
     print(f"verified {clip}: {count} frames, {w}x{h}")
     write_readme(args, clip, w, h)
     return 0
@@ -179,7 +178,4 @@ def write_readme(args: argparse.Namespace, clip: Path, w: int, h: int) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (AssetError, OSError) as exc:
-        sys.exit(f"error: {exc}")
+    run_script(main)

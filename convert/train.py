@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.fer_data import DatasetError, load, load_ferplus_votes, stratified_split
+from convert import run_script
+from convert.fer_data import load, load_ferplus_votes, stratified_split
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -149,7 +150,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except DatasetError as exc:
-        sys.exit(f"error: {exc}")
+    run_script(main)
