@@ -76,7 +76,6 @@ class App:
         self._reader: LatestFrameReader | None = None
         self._sink: Sink | None = None
         self._canvas: np.ndarray | None = None
-        self._last_image: np.ndarray | None = None
 
     # -- public controls ---------------------------------------------------------------------
 
@@ -99,9 +98,10 @@ class App:
                 log.info("privacy %s", "on: screen blank, camera paused" if self.privacy else "off")
                 if self.privacy:
                     self._close_source()
-            elif action == "snapshot" and self._last_image is not None and self.snapshot is not None:
+            elif action == "snapshot" and self.counters.frames and self.snapshot is not None:
+                # What is on screen, emojis included (so faces stay covered), not the raw camera.
                 try:
-                    log.info("snapshot saved: %s", self.snapshot(self._last_image))
+                    log.info("snapshot saved: %s", self.snapshot(self._canvas.copy()))
                 except UserError as exc:
                     log.error("%s", exc)
 
@@ -166,7 +166,6 @@ class App:
             t2 = time.perf_counter()
             sink.show(image)
             t3 = time.perf_counter()
-            self._last_image = frame.image
             self._frame_done(t0, {**self.pipeline.stage_ms, "render": (t2 - t1) * 1e3,
                                   "show": (t3 - t2) * 1e3})
             if time.monotonic() - last_status > STATUS_EVERY:

@@ -142,7 +142,7 @@ def test_hold_saves_a_snapshot_only_when_asked():
     app.run(max_frames=2)
     assert saved == []  # nothing is stored unless someone holds the button
     app.handle(HOLD)
-    assert saved == [IMAGES[0].shape]
+    assert saved == [(240, 320, 3)]  # the screen as shown, emojis over the faces
 
 
 def test_systemd_hears_ready_watchdog_status_and_stopping(tmp_path):
