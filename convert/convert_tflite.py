@@ -124,7 +124,16 @@ def main(argv: list[str] | None = None) -> int:
     parity["accuracy_drop_points"] = round(100 * (parity["float_accuracy"] - parity["int8_accuracy"]), 2)
     print("parity: " + ", ".join(f"{k} {v}" for k, v in parity.items()), flush=True)
 
-    run_config = args.keras.parent / "config.json"
+    run_config, run_log = args.keras.parent / "config.json", args.keras.parent / "log.csv"
+    training = json.loads(run_config.read_text()) if run_config.is_file() else {}
+    if run_log.is_file():  # which epoch best.keras is, by the validation score that chose it
+        import csv
+
+        with run_log.open() as fh:
+            rows = list(csv.DictReader(fh))
+        best = max(rows, key=lambda r: float(r["val_accuracy"]))
+        training.update(epochs_run=len(rows), best_epoch=int(best["epoch"]) + 1,
+                        best_val_accuracy=round(float(best["val_accuracy"]), 4))
     card = {
         "model": args.out.name,
         "sha256": sha256(args.out),
@@ -136,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                   "batch": "dynamic (resize the input tensor to N faces)"},
         "output": "7 class probabilities (softmax), int8, in label order",
         "crop": CROP,
-        "training": json.loads(run_config.read_text()) if run_config.is_file() else {},
+        "training": training,
         "keras_source": str(args.keras),
         "conversion": {
             "command": "python -m convert.convert_tflite " + shlex.join(argv if argv is not None else sys.argv[1:]),

@@ -40,9 +40,11 @@ FILE_SOURCES = ("video", "image", "sample")  # seconds between STATUS= updates t
 
 @dataclasses.dataclass
 class LoopCounters:
+    """What the loop has seen; logged at the end and shown in STATUS."""
+
     frames: int = 0
     camera_losses: int = 0
-    started: float = dataclasses.field(default_factory=time.monotonic)
+    dropped: int = 0  # camera frames overwritten before the loop took them (the loop was busy)
 
 
 class App:
@@ -76,6 +78,7 @@ class App:
         self._reader: LatestFrameReader | None = None
         self._sink: Sink | None = None
         self._canvas: np.ndarray | None = None
+        self._last_shown: float | None = None
 
     # -- public controls ---------------------------------------------------------------------
 
@@ -179,10 +182,13 @@ class App:
         if self.counters.frames == 1:
             self.notifier.ready()
             log.info("first frame on screen")
-        dt = time.perf_counter() - t0
-        self.stats.stage_ms = stage_ms
-        instant = 1.0 / max(dt, 1e-6)
-        self.stats.fps = instant if self.stats.fps == 0 else 0.9 * self.stats.fps + 0.1 * instant
+        # fps is frames shown per second of wall time (paced by the camera), not 1 / processing time.
+        now = time.perf_counter()
+        if self._last_shown is not None:
+            instant = 1.0 / max(now - self._last_shown, 1e-6)
+            self.stats.fps = instant if self.stats.fps == 0 else 0.9 * self.stats.fps + 0.1 * instant
+        self._last_shown = now
+        self.stats.stage_ms = {**stage_ms, "frame": (now - t0) * 1e3}
         self.watchdog.frame_done()
 
     # -- helpers -------------------------------------------------------------------------------
@@ -201,6 +207,7 @@ class App:
 
     def _close_source(self) -> None:
         if self._reader is not None:
+            self.counters.dropped += self._reader.dropped
             self._reader.close()
         elif self._source is not None:
             self._source.close()
@@ -254,7 +261,9 @@ class App:
             self._sink = None
         if self.button is not None:
             self.button.close()
-        log.info("stopped after %d frames", self.counters.frames)
+        c = self.counters
+        log.info("stopped after %d frames (%d camera frames dropped as stale, %d bad frames skipped, "
+                 "%d camera losses)", c.frames, c.dropped, self.pipeline.bad_frames, c.camera_losses)
 
     def _install_signals(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():

@@ -93,3 +93,14 @@ def test_evaluate_both_kinds_into_the_card(run):
                                                    "neutral"}
     assert recorded["int8"]["latency_per_face"]["p50_ms"] > 0
     assert (root / "eval" / "confusion_int8.png").stat().st_size > 1000
+
+
+def test_model_card_renders_from_the_json(run):
+    from convert.model_card import render
+
+    root = run[0]
+    card_path = root / "models" / "emotion.json"
+    if not card_path.exists():
+        pytest.skip("conversion test did not run")
+    text = render(json.loads(card_path.read_text()))
+    assert "| **int8 (shipped)** |" in text and "python -m convert.train" in text

@@ -112,3 +112,10 @@ def test_missing_or_truncated_model_is_a_one_line_error(tmp_path):
     with pytest.raises(UserError, match="cannot be loaded") as err:
         EmotionModel(tmp_path / "emotion.tflite")
     assert "\n" not in str(err.value)
+
+
+def test_readme_model_card_is_the_current_rendering():
+    from convert.model_card import render
+
+    card = render(json.loads(MODEL.with_suffix(".json").read_text()))
+    assert card in (ROOT / "README.md").read_text(), "regenerate with: python -m convert.model_card"

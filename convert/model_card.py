@@ -1,0 +1,96 @@
+"""Render ``models/emotion.json`` as the Markdown model card in README.
+
+    python -m convert.model_card --card models/emotion.json
+
+The README's card is generated from the JSON, so no number in it is typed by hand; a test
+checks that README holds the current rendering.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from convert import ConvertError, run_script
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def _row(name: str, ev: dict, key: str) -> str:
+    acc = ev.get(key) or {}
+    return f"| {name} | {_pct(acc.get('PublicTest'))} | {_pct(acc.get('PrivateTest'))} | {_pct(acc.get('all'))} |"
+
+
+def render(card: dict) -> str:
+    evaluation = card.get("evaluation", {})
+    flt, q = evaluation.get("float", {}), evaluation.get("int8", {})
+    training = card.get("training", {})
+    parity = card["conversion"]["parity"]
+    lat = q.get("latency_per_face", {})
+    lines = [
+        f"`models/emotion.tflite`: {card['size_bytes'] / 1e6:.2f} MB, sha256 `{card['sha256'][:16]}…`, "
+        f"{training.get('params', '?')} parameters, full int8 (weights, activations, input, output).",
+        "",
+        f"- **Labels, in output order**: {', '.join(card['labels'])}.",
+        f"- **Input**: {card['input']['size']}×{card['input']['size']}×1 {card['input']['dtype']}, "
+        f"{card['input']['values']}; {card['input']['batch']}.",
+        f"- **Crop**: {card['crop']['how']} (margin {card['crop']['margin']}).",
+        f"- **Architecture**: VGG-style, two 3×3 conv + batch norm + ReLU per block, block widths "
+        f"{training.get('widths', '?')}, first convolution stride {training.get('stem_stride', '1')}, "
+        "max-pooling between blocks, global average pooling, dropout, softmax; normalisation inside.",
+        f"- **Training**: FER2013 `train/` minus a stratified {float(training.get('val_fraction', 0.1)):.0%} "
+        f"validation split that chose the epoch (epoch {training.get('best_epoch', '?')} of "
+        f"{training.get('epochs_run', training.get('epochs', '?'))}, validation accuracy "
+        f"{_pct(training.get('best_val_accuracy'))} %); batch "
+        f"{training.get('batch', '?')}, AdamW (lr {training.get('lr', '?')}, weight decay "
+        f"{training.get('weight_decay', '?')}), warm-up + cosine decay, label smoothing "
+        f"{training.get('label_smoothing', '?')}, flip/rotate/zoom/shift/contrast/brightness/erasing "
+        f"augmentation, seed {training.get('seed', '?')}, {training.get('backend', '?')} backend.",
+        f"- **Data**: {card['data']}",
+        "",
+        "Accuracy (%) on the FER2013 test split, original labels:",
+        "",
+        "| model | PublicTest | PrivateTest | both |",
+        "|---|---|---|---|",
+        _row("float (Keras)", flt, "accuracy"),
+        _row("**int8 (shipped)**", q, "accuracy"),
+        _row("int8 + flip TTA (not used by the app)", q, "accuracy_flip_tta"),
+        _row(f"int8 without the {q.get('train_duplicates_removed', '?')} test images duplicated in train", q,
+             "accuracy_without_train_duplicates"),
+        _row(f"int8 on FER+ majority-vote labels ({q.get('ferplus_majority_images', '?')} images)", q,
+             "ferplus_majority_accuracy"),
+        "",
+        f"int8 and float agree on {_pct(parity['top1_agreement'])} % of the {parity['test_images']} test faces; "
+        f"quantisation costs {parity['accuracy_drop_points']:+.2f} points (float minus int8).",
+    ]
+    if lat:
+        lines.append(f"Latency per face: {lat['p50_ms']} ms median ({lat['runtime']}, {lat['threads']} thread, "
+                     f"{lat['machine']} CI machine).")
+    per_class = q.get("per_class")
+    if per_class:
+        lines += ["", "Per class (int8, both test halves):", "",
+                  "| class | precision | recall | F1 | test images |", "|---|---|---|---|---|"]
+        lines += [f"| {name} | {_pct(c['precision'])} | {_pct(c['recall'])} | {_pct(c['f1'])} | {c['support']} |"
+                  for name, c in per_class.items()]
+    lines += ["", "Commands that made it:", "", "```sh", training.get("command", "(training command missing)"),
+              card["conversion"]["command"]]
+    lines += [ev["command"] for ev in (flt, q) if "command" in ev]
+    lines += ["```"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m convert.model_card", description=__doc__.split("\n\n")[0])
+    p.add_argument("--card", type=Path, default=Path("models/emotion.json"))
+    args = p.parse_args(argv)
+    if not args.card.is_file():
+        raise ConvertError(f"model card {args.card} does not exist; run convert.convert_tflite first")
+    print(render(json.loads(args.card.read_text())))
+    return 0
+
+
+if __name__ == "__main__":
+    run_script(main)
