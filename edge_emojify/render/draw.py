@@ -152,8 +152,13 @@ class EmojiAtlas:
 
 def text(canvas: np.ndarray, s: str, x: int, y: int, scale: float = 0.6,
          color: tuple[int, int, int] = WHITE, thickness: int = 1) -> None:
-    """Text with a dark outline, readable on any camera image."""
-    cv2.putText(canvas, s, (x, y), FONT, scale, BLACK, thickness + 2, cv2.LINE_AA)
+    """Text with a dark outline, readable on any camera image.
+
+    The outline is the same text shifted by a pixel each way, not a thicker stroke: OpenCV 5
+    renders thicker text with wider letters, which would misalign a thick outline.
+    """
+    for dx, dy in ((-1, -1), (1, -1), (-1, 1), (1, 1)):
+        cv2.putText(canvas, s, (x + dx, y + dy), FONT, scale, BLACK, thickness, cv2.LINE_AA)
     cv2.putText(canvas, s, (x, y), FONT, scale, color, thickness, cv2.LINE_AA)
 
 
