@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import socket
@@ -238,11 +237,6 @@ def test_sighup_reloads_the_config(tmp_path):
     finally:
         proc.kill()
     assert "config reloaded" in rest
-
-
-def test_offline_run_uses_every_frame_once():
-    cfg = dataclasses.replace(Config(), source=SourceConfig(kind="video", path="x", loop=False))
-    assert cfg.source.loop is False
 
 
 def test_doctor_reports_every_check_with_fixes():
