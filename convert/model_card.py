@@ -64,7 +64,9 @@ def render(card: dict) -> str:
              "ferplus_majority_accuracy"),
         "",
         f"int8 and float agree on {_pct(parity['top1_agreement'])} % of the {parity['test_images']} test faces; "
-        f"quantisation costs {parity['accuracy_drop_points']:+.2f} points (float minus int8).",
+        + (f"quantisation costs {parity['accuracy_drop_points']:.2f} points."
+           if parity["accuracy_drop_points"] > 0 else
+           f"int8 scores {-parity['accuracy_drop_points']:.2f} points above float (noise of calibration)."),
     ]
     if lat:
         lines.append(f"Latency per face: {lat['p50_ms']} ms median ({lat['runtime']}, {lat['threads']} thread, "

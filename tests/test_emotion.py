@@ -20,7 +20,7 @@ from edge_emojify.labels import EMOTIONS
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "emotion.tflite"
 # The shipped int8 model must beat this on the fixed subset below (every 5th PrivateTest face).
-ACCURACY_FLOOR = 0.60
+ACCURACY_FLOOR = 0.65
 
 
 @pytest.fixture(scope="module")
