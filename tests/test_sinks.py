@@ -107,3 +107,27 @@ def test_pygame_sink_under_the_dummy_driver(monkeypatch):
         assert sink.poll() == [NEXT, NEXT, QUIT]
     finally:
         sink.close()
+
+
+def test_usb_camera_rotation_and_flips_combine_into_one_flip():
+    from edge_emojify.config import SourceConfig
+    from edge_emojify.sources.opencv import flip_code
+
+    assert flip_code(SourceConfig()) is None
+    assert flip_code(SourceConfig(rotation=180)) == -1
+    assert flip_code(SourceConfig(hflip=True)) == 1
+    assert flip_code(SourceConfig(vflip=True)) == 0
+    assert flip_code(SourceConfig(rotation=180, hflip=True)) == 0  # turned, then un-mirrored: upside down
+
+
+def test_image_source_loops_a_still_and_plays_a_folder_once(tmp_path):
+    from edge_emojify.config import SourceConfig
+    from edge_emojify.sources.images import ImageSource
+
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((40, 60, 3), i * 50, np.uint8))
+    folder = ImageSource(tmp_path, SourceConfig(loop=False))
+    shades = [int(folder.read().image[0, 0, 0]) for _ in range(3)]
+    assert shades == [0, 50, 100] and folder.read() is None
+    still = ImageSource(tmp_path / "1.png", SourceConfig(loop=True))
+    assert all(still.read().image[0, 0, 0] == 50 for _ in range(5))

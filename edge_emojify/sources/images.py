@@ -28,12 +28,16 @@ class ImageSource:
         self.name = f"images {path.name}"
         self._period = 1.0 / cfg.fps if realtime else 0.0
         self._index = 0
+        self._still = None
 
     def read(self) -> Frame | None:
         if self._index >= len(self.paths) and not self.cfg.loop:
             return None
         path = self.paths[self._index % len(self.paths)]
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = self._still if len(self.paths) == 1 else None  # a single still is decoded once
+        if image is None:
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            self._still = image
         if image is None:
             raise SourceError(f"cannot read image {path}; it is damaged or not an image")
         if self._period:

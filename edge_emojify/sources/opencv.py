@@ -15,6 +15,13 @@ from edge_emojify.types import Frame
 log = logging.getLogger(__name__)
 
 
+def flip_code(cfg: SourceConfig) -> int | None:
+    """cv2.flip code for the configured rotation and flips (a 180° turn is both flips), or None."""
+    turned = cfg.rotation == 180
+    h, v = cfg.hflip != turned, cfg.vflip != turned
+    return -1 if h and v else 1 if h else 0 if v else None
+
+
 class CameraSource:
     """A V4L2 camera through OpenCV. A failed read means the camera is gone: raise, let the app retry."""
 
@@ -31,13 +38,14 @@ class CameraSource:
         self._cap.set(cv2.CAP_PROP_FPS, cfg.fps)
         self._cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # always the newest frame, never a backlog
         self._index = 0
+        self._flip = flip_code(cfg)
 
     def read(self) -> Frame | None:
         ok, image = self._cap.read()
         if not ok or image is None:
             raise SourceError(f"{self.name} stopped delivering frames (unplugged?)")
-        if self.cfg.rotation == 180:
-            image = cv2.rotate(image, cv2.ROTATE_180)
+        if self._flip is not None:
+            image = cv2.flip(image, self._flip)
         self._index += 1
         return frame_from_bgr(image, self._index, self.cfg.detect_width)
 
