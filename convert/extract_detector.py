@@ -164,30 +164,31 @@ def main(argv: list[str] | None = None) -> int:
         if not wheel.is_file():
             raise ConvertError(f"wheel {wheel} not found; pass --wheel PATH or omit it to download")
         args.out.mkdir(parents=True, exist_ok=True)
-        card: dict[str, Any] = {
+        shared: dict[str, Any] = {
             "source": {"wheel": wheel.name, "package": f"mediapipe=={MEDIAPIPE_VERSION}"},
             "license": "Apache-2.0, Copyright The MediaPipe Authors; see LICENSE-mediapipe.txt",
             "keypoints": KEYPOINTS,
             "anchors_from": PBTXT_SOURCES,
             "decode": DECODE,
-            "models": {},
         }
         with zipfile.ZipFile(wheel) as zf:
             names = set(zf.namelist())
-            for key, spec in MODELS.items():
+            for spec in MODELS.values():
                 member = next((MODULE_DIR + c for c in spec["candidates"] if MODULE_DIR + c in names), None)
                 if member is None:
                     raise ConvertError(f"{wheel.name} has none of {spec['candidates']} in {MODULE_DIR}")
                 target = args.out / spec["file"]
                 target.write_bytes(zf.read(member))
-                card["models"][key] = info = describe(target, member, spec)
+                info = describe(target, member, spec)
+                # One card beside each model, as for the emotion model.
+                target.with_suffix(".json").write_text(json.dumps({**info, **shared}, indent=2) + "\n",
+                                                       encoding="utf-8")
                 print(f"{target}: {info['bytes']} bytes from {Path(member).name}, "
-                      f"{info['anchors']['num_anchors']} anchors match the outputs")
+                      f"{info['anchors']['num_anchors']} anchors match the outputs; card beside it")
             licence = next((n for n in names if n.endswith(".dist-info/LICENSE")), None)
             text = zf.read(licence).decode("utf-8") if licence else APACHE_NOTICE
         (args.out / "LICENSE-mediapipe.txt").write_text(text, encoding="utf-8")
-        (args.out / "face_detection.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    print(f"{args.out}/face_detection.json and LICENSE-mediapipe.txt written "
+    print(f"{args.out}/LICENSE-mediapipe.txt written "
           f"(licence from {'wheel' if licence else 'built-in notice'})")
     return 0
 

@@ -94,3 +94,16 @@ def test_nothing_in_a_blank_or_noisy_frame():
     assert d.detect(np.zeros((480, 640, 3), np.uint8)) == []
     rng = np.random.default_rng(0)
     assert d.detect(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)) == []
+
+
+@pytest.mark.parametrize("spec", [SHORT_RANGE, FULL_RANGE])
+def test_each_detector_model_matches_its_card(spec):
+    import hashlib
+    import json
+
+    model = MODELS / spec.filename
+    card = json.loads(model.with_suffix(".json").read_text())
+    assert card["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    assert card["anchors"]["num_anchors"] == len(make_anchors(spec))
+    assert card["input"]["shape"] == [1, spec.input_size, spec.input_size, 3]
+    assert "Apache-2.0" in card["license"]
