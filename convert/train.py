@@ -40,6 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ferplus", type=Path, help="FER+ votes.csv: train on crowd-vote soft targets")
     p.add_argument("--limit", type=int, default=0, help="use only N training images (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
+    p.add_argument("--init-from", type=Path,
+                   help="start from this classifier's weights (fine-tuning with a fresh schedule)")
     return p.parse_args(argv)
 
 
@@ -106,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         classifier = build_classifier([int(w) for w in args.widths.split(",")],
                                       stem_stride=args.stem_stride)
+        if args.init_from:
+            classifier.set_weights(keras.models.load_model(args.init_from).get_weights())
+            print(f"weights from {args.init_from}", flush=True)
         model = training_model(classifier, args.seed)
         warmup = min(3 * steps, args.epochs * steps // 10)
         schedule = keras.optimizers.schedules.CosineDecay(

@@ -39,6 +39,20 @@ def test_training_writes_checkpoints_log_and_curve(run):
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"])  # it learns
 
 
+def test_fine_tuning_starts_from_given_weights(run):
+    import keras
+
+    from convert import train
+
+    root, data, out = run
+    tuned = root / "tuned"
+    assert train.main(["--data", str(data), "--out", str(tuned), "--batch", "16", "--widths", "8,16",
+                       "--epochs", "1", "--lr", "0", "--init-from", str(out / "best.keras")]) == 0
+    before = keras.models.load_model(out / "best.keras").get_layer("b0c0").get_weights()[0]
+    after = keras.models.load_model(tuned / "last.keras").get_layer("emotion_cnn").get_layer("b0c0").get_weights()[0]
+    assert np.allclose(before, after, atol=1e-4)  # learning rate 0: the weights are the ones given
+
+
 def test_model_input_is_raw_pixels_with_normalisation_inside(run):
     import keras
 

@@ -95,7 +95,7 @@ class BlazeFaceDetector:
         self.full = BlazeFace(FULL_RANGE, model_dir, threads) if cfg.range != "short" else None
         self._frame = 0
 
-    def _models_for_this_frame(self, found_by_short: int) -> bool:
+    def _full_range_due(self, found_by_short: int) -> bool:
         if self.full is None:
             return False
         if self.cfg.range in ("full", "both"):
@@ -108,7 +108,7 @@ class BlazeFaceDetector:
         parts = []
         if self.short is not None:
             parts.append(self.short.detect(image_bgr, self.cfg.min_score))
-        if self._models_for_this_frame(len(parts[0].scores) if parts else 0):
+        if self._full_range_due(len(parts[0].scores) if parts else 0):
             h, w = image_bgr.shape[:2]
             for x0, y0, x1, y1 in square_tiles(w, h):
                 tile = self.full.detect(image_bgr[y0:y1, x0:x1], self.cfg.min_score)  # type: ignore[union-attr]
