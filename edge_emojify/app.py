@@ -14,14 +14,13 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edge_emojify import config as config_mod
 from edge_emojify.capture import LatestFrameReader
-from edge_emojify.config import Config
+from edge_emojify.config import Config, SnapshotConfig
 from edge_emojify.controls import HOLD, NEXT, QUIT
 from edge_emojify.errors import UserError
 from edge_emojify.notify import Notifier, Watchdog
@@ -53,13 +52,14 @@ class App:
     Factories are injected so tests run the real loop with fake cameras, sinks and buttons.
     """
 
-    def __init__(self, cfg: Config, *, config_path: Path | None = None,
+    def __init__(self, cfg: Config, *, reload_config: Callable[[], Config] | None = None,
                  source_factory: Callable[[Config], FrameSource] | None = None,
                  sink_factory: Callable[[Config, tuple[int, int], float], Sink] | None = None,
                  button: Any = None, notifier: Notifier | None = None, threaded: bool = True,
-                 snapshot: Callable[[np.ndarray], Any] | None = None) -> None:
+                 snapshot: Callable[[np.ndarray, SnapshotConfig], Any] | None = None) -> None:
         self.cfg = cfg
-        self.config_path = config_path
+        # SIGHUP re-reads the file and re-applies the command line's overrides through this.
+        self.reload_config = reload_config or (lambda: config_mod.load(None)[0])
         self.source_factory = source_factory or (lambda c: open_source(c.source))
         self.sink_factory = sink_factory or (lambda c, size, fps: open_sink(c.display, size, fps))
         self.button = button
@@ -104,7 +104,7 @@ class App:
             elif action == "snapshot" and self.counters.frames and self.snapshot is not None:
                 # What is on screen, emojis included (so faces stay covered), not the raw camera.
                 try:
-                    log.info("snapshot saved: %s", self.snapshot(self._canvas.copy()))
+                    log.info("snapshot saved: %s", self.snapshot(self._canvas.copy(), self.cfg.snapshots))
                 except UserError as exc:
                     log.error("%s", exc)
 
@@ -237,7 +237,7 @@ class App:
     def _apply_reload(self) -> None:
         self.notifier.reloading()
         try:
-            cfg, _ = config_mod.load(str(self.config_path) if self.config_path else None)
+            cfg = self.reload_config()
             pipeline = build_pipeline(cfg)
         except UserError as exc:
             log.error("reload failed, keeping the old config: %s", exc)
@@ -250,7 +250,7 @@ class App:
             self._sink = None
         self.cfg, self.pipeline = cfg, pipeline
         self.renderer = Renderer(self.renderer.atlas, cfg.display)
-        log.info("config reloaded from %s", self.config_path or "defaults")
+        log.info("config reloaded")
         self.notifier.ready()
 
     def _shutdown(self) -> None:

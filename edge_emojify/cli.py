@@ -98,9 +98,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, loop=bool(args.frames)))
     # A file rendered to a file keeps every frame, unpaced; anything live is paced and drops stale frames.
     offline = sink in ("video", "png") and cfg.source.kind in ("video", "image", "sample")
-    app = App(cfg, config_path=path, button=button, threaded=not offline,
-              source_factory=lambda c: open_source(c.source, realtime=not offline),
-              snapshot=lambda image: save_snapshot(image, cfg.snapshots))
+    app = App(cfg, reload_config=lambda: load_config(args)[0], button=button, threaded=not offline,
+              source_factory=lambda c: open_source(c.source, realtime=not offline), snapshot=save_snapshot)
     return app.run(max_frames=args.frames)
 
 

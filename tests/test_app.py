@@ -137,7 +137,7 @@ def test_button_press_on_gpio_changes_mode_and_hold_toggles_privacy():
 def test_hold_saves_a_snapshot_only_when_asked():
     saved = []
     sink = RecordingSink()
-    app = make_app([FlakySource(IMAGES)], sink, snapshot=lambda image: saved.append(image.shape) or "x.jpg")
+    app = make_app([FlakySource(IMAGES)], sink, snapshot=lambda image, cfg: saved.append(image.shape) or "x.jpg")
     app.run(max_frames=2)
     assert saved == []  # nothing is stored unless someone holds the button
     app.handle(HOLD)
