@@ -89,8 +89,7 @@ def check_display(cfg: Config) -> Check:
         if importlib.util.find_spec("pygame") is None:
             return Check("display", FAIL, f"display.sink {kind} needs pygame, which is missing",
                          "sudo apt install python3-pygame (or display.sink = \"framebuffer\")")
-        if kind == "fullscreen" and not os.access(next(Path("/dev/dri").glob("card*"), Path("/nonexistent")),
-                                                  os.W_OK):
+        if kind == "fullscreen" and not any(os.access(c, os.R_OK | os.W_OK) for c in Path("/dev/dri").glob("card*")):
             return Check("display", FAIL, "cannot open /dev/dri/card* for writing",
                          "add the user to the video and render groups")
         return Check("display", OK, f"{kind} through pygame/SDL")
