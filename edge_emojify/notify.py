@@ -97,10 +97,6 @@ class Notifier:
         usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         return self.notify("RELOADING=1", f"MONOTONIC_USEC={usec}", *self._status_field(status))
 
-    def extend_timeout(self, seconds: float) -> bool:
-        """Ask for more time to start or stop (a slow first model load on a Pi 3, say)."""
-        return self.notify(f"EXTEND_TIMEOUT_USEC={int(seconds * 1_000_000)}")
-
     def watchdog_interval(self) -> float | None:
         """Seconds within which systemd expects WATCHDOG=1, or None when no watchdog applies.
 

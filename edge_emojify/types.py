@@ -6,7 +6,7 @@ are treated as read-only by convention.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -71,14 +71,3 @@ class Track:
     @property
     def confidence(self) -> float:
         return float(self.scores[self.label])
-
-
-@dataclass
-class StageTimes:
-    """Milliseconds spent per stage for one frame (mutable: filled as the frame moves on)."""
-
-    ms: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def total(self) -> float:
-        return sum(self.ms.values())

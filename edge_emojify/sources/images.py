@@ -34,10 +34,11 @@ class ImageSource:
         if self._index >= len(self.paths) and not self.cfg.loop:
             return None
         path = self.paths[self._index % len(self.paths)]
-        image = self._still if len(self.paths) == 1 else None  # a single still is decoded once
+        image = self._still  # a single still is decoded once
         if image is None:
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            self._still = image
+            if len(self.paths) == 1:
+                self._still = image
         if image is None:
             raise SourceError(f"cannot read image {path}; it is damaged or not an image")
         if self._period:
