@@ -65,6 +65,61 @@ def training_model(classifier: keras.Model, seed: int) -> keras.Model:
     return keras.Model(inputs, classifier(x), name="train_wrapper")
 
 
+TEACHER_NAME = "teacher"
+
+
+def distillation_model(student: keras.Model, teacher: keras.Model, seed: int) -> keras.Model:
+    """Augment once, then output ``[student scores | frozen teacher scores]`` side by side.
+
+    Why: the student is regularised by the teacher's soft scores on exactly the augmented image it
+    sees, so the dark knowledge (which classes a face is confusable with) follows the jitter.
+    """
+    teacher = keras.Model(teacher.input, teacher.output, name=TEACHER_NAME)
+    teacher.trainable = False
+    inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="face")
+    x = build_augmenter(seed)(inputs)
+    both = layers.Concatenate(name="student_teacher")([student(x), teacher(x, training=False)])
+    return keras.Model(inputs, both, name="distill_wrapper")
+
+
+@keras.saving.register_keras_serializable(package="edge_emojify")
+class DistillationLoss(keras.losses.Loss):
+    """``(1 - w)·CE(labels, student) + w·T²·KL(teacher_T ‖ student_T)`` (Hinton et al., 2015).
+
+    Both halves of ``y_pred`` are softmax scores; ``softmax(log p / T)`` equals
+    ``softmax(logits / T)``, so the temperature is exact without exposing logits.
+    """
+
+    def __init__(self, weight: float = 0.5, temperature: float = 3.0, label_smoothing: float = 0.1,
+                 name: str = "distillation", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.weight, self.temperature, self.label_smoothing = weight, temperature, label_smoothing
+
+    def call(self, y_true, y_pred):
+        from keras import ops
+
+        student, teacher = y_pred[:, :NUM_CLASSES], y_pred[:, NUM_CLASSES:]
+        hard = keras.losses.categorical_crossentropy(y_true, student, label_smoothing=self.label_smoothing)
+        t = self.temperature
+        log_s = ops.log_softmax(ops.log(ops.clip(student, 1e-7, 1.0)) / t, axis=-1)
+        soft_t = ops.softmax(ops.log(ops.clip(teacher, 1e-7, 1.0)) / t, axis=-1)
+        kl = ops.sum(soft_t * (ops.log(ops.clip(soft_t, 1e-7, 1.0)) - log_s), axis=-1)
+        return (1.0 - self.weight) * hard + self.weight * t * t * kl
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "weight": self.weight, "temperature": self.temperature,
+                "label_smoothing": self.label_smoothing}
+
+
+@keras.saving.register_keras_serializable(package="edge_emojify")
+def student_accuracy(y_true, y_pred):
+    """Top-1 accuracy of the student half of a distillation wrapper's output."""
+    from keras import ops
+
+    return ops.cast(ops.equal(ops.argmax(y_true, axis=-1), ops.argmax(y_pred[:, :NUM_CLASSES], axis=-1)),
+                    "float32")
+
+
 def build_mini_xception() -> keras.Model:
     """The mini-Xception of Arriaga et al. (2017), the model the ``fer`` package ships.
 

@@ -24,6 +24,18 @@ def _row(name: str, ev: dict, key: str) -> str:
     return f"| {name} | {_pct(acc.get('PublicTest'))} | {_pct(acc.get('PrivateTest'))} | {_pct(acc.get('all'))} |"
 
 
+def _teacher(training: dict) -> dict | None:
+    """The teacher record of a distilled run (an undistilled run's config says ``"None"``)."""
+    teacher = training.get("teacher")
+    return teacher if isinstance(teacher, dict) else None
+
+
+def _training_commands(training: dict) -> list[str]:
+    """The teacher chain first (a distilled model needs its teacher rebuilt), then this model's run."""
+    teacher = _teacher(training)
+    return (_training_commands(teacher) if teacher else []) + [training.get("command", "(training command missing)")]
+
+
 def render(card: dict) -> str:
     evaluation = card.get("evaluation", {})
     flt, q = evaluation.get("float", {}), evaluation.get("int8", {})
@@ -48,7 +60,10 @@ def render(card: dict) -> str:
         f"{training.get('batch', '?')}, AdamW (lr {training.get('lr', '?')}, weight decay "
         f"{training.get('weight_decay', '?')}), warm-up + cosine decay, label smoothing "
         f"{training.get('label_smoothing', '?')}, flip/rotate/zoom/shift/contrast/brightness/erasing "
-        f"augmentation, seed {training.get('seed', '?')}, {training.get('backend', '?')} backend.",
+        f"augmentation, seed {training.get('seed', '?')}, {training.get('backend', '?')} backend."
+        + (f" Distilled from a trained teacher (loss weight {training.get('kd_weight')}, temperature "
+           f"{training.get('temperature')}; teacher sha256 `{_teacher(training)['sha256'][:16]}…`, its "
+           "training command is the first below)." if _teacher(training) else ""),
         f"- **Data**: {card['data']}",
         "",
         "Accuracy (%) on the FER2013 test split, original labels:",
@@ -77,8 +92,7 @@ def render(card: dict) -> str:
                   "| class | precision | recall | F1 | test images |", "|---|---|---|---|---|"]
         lines += [f"| {name} | {_pct(c['precision'])} | {_pct(c['recall'])} | {_pct(c['f1'])} | {c['support']} |"
                   for name, c in per_class.items()]
-    lines += ["", "Commands that made it:", "", "```sh", training.get("command", "(training command missing)"),
-              card["conversion"]["command"]]
+    lines += ["", "Commands that made it:", "", "```sh", *_training_commands(training), card["conversion"]["command"]]
     lines += [ev["command"] for ev in (flt, q) if "command" in ev]
     lines += ["```"]
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convert import run_script
+from convert import ConvertError, run_script
 from convert.fer_data import load, load_ferplus_votes, stratified_split
 
 
@@ -42,7 +42,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     p.add_argument("--init-from", type=Path,
                    help="start from this classifier's weights (fine-tuning with a fresh schedule)")
+    p.add_argument("--teacher", type=Path,
+                   help="distil from this trained classifier (.keras) on the same augmented batches")
+    p.add_argument("--kd-weight", type=float, default=0.5, help="share of the teacher term in the loss")
+    p.add_argument("--temperature", type=float, default=3.0, help="distillation softmax temperature")
     return p.parse_args(argv)
+
+
+def teacher_record(path: Path) -> dict:
+    """What the card needs to rebuild a distilled model: the teacher's file hash and its own recipe."""
+    import hashlib
+
+    record = {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    own_config = path.parent / "config.json"
+    if own_config.is_file():
+        config = json.loads(own_config.read_text())
+        record.update({k: config[k] for k in ("command", "params", "teacher") if k in config})
+    return record
 
 
 def _plot_curve(log_csv: Path, png: Path) -> None:
@@ -72,9 +88,12 @@ def _plot_curve(log_csv: Path, png: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    for flag, path in (("--teacher", args.teacher), ("--init-from", args.init_from)):
+        if path and not path.is_file():
+            raise ConvertError(f"{flag} {path} not found: pass a trained classifier such as runs/NAME/best.keras")
     import keras
 
-    from convert.model import build_classifier, training_model
+    from convert.model import DistillationLoss, build_classifier, distillation_model, student_accuracy, training_model
 
     keras.utils.set_random_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -111,19 +130,27 @@ def main(argv: list[str] | None = None) -> int:
         if args.init_from:
             classifier.set_weights(keras.models.load_model(args.init_from).get_weights())
             print(f"weights from {args.init_from}", flush=True)
-        model = training_model(classifier, args.seed)
+        if args.teacher:
+            model = distillation_model(classifier, keras.models.load_model(args.teacher), args.seed)
+            loss = DistillationLoss(args.kd_weight, args.temperature, args.label_smoothing)
+            metrics = [keras.metrics.MeanMetricWrapper(student_accuracy, name="accuracy")]
+            print(f"distilling from {args.teacher} (weight {args.kd_weight}, T {args.temperature})", flush=True)
+        else:
+            model = training_model(classifier, args.seed)
+            loss = keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing)
+            metrics = ["accuracy"]
         warmup = min(3 * steps, args.epochs * steps // 10)
         schedule = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=args.lr / 10, decay_steps=max(1, args.epochs * steps - warmup),
             warmup_target=args.lr, warmup_steps=warmup, alpha=0.01)
         model.compile(
             optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
-            metrics=["accuracy"])
+            loss=loss, metrics=metrics)
         (args.out / "config.json").write_text(json.dumps(
             {**{k: str(v) for k, v in vars(args).items()},
              "command": "python -m convert.train " + shlex.join(argv if argv is not None else sys.argv[1:]),
-             "params": classifier.count_params(), "backend": keras.backend.backend()}, indent=2))
+             "params": classifier.count_params(), "backend": keras.backend.backend(),
+             **({"teacher": teacher_record(args.teacher)} if args.teacher else {})}, indent=2))
         print(f"classifier: {classifier.count_params():,} parameters", flush=True)
 
     classifier = model.get_layer("emotion_cnn")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 
@@ -51,6 +52,64 @@ def test_fine_tuning_starts_from_given_weights(run):
     before = keras.models.load_model(out / "best.keras").get_layer("b0c0").get_weights()[0]
     after = keras.models.load_model(tuned / "last.keras").get_layer("emotion_cnn").get_layer("b0c0").get_weights()[0]
     assert np.allclose(before, after, atol=1e-4)  # learning rate 0: the weights are the ones given
+
+
+def test_distillation_trains_the_student_and_leaves_the_teacher_frozen(run):
+    import keras
+
+    from convert import train
+
+    root, data, out = run
+    student = root / "student"
+    common = ["--data", str(data), "--out", str(student), "--batch", "16", "--widths", "8,16",
+              "--val-fraction", "0.15", "--lr", "0.01", "--teacher", str(out / "best.keras")]
+    assert train.main(common + ["--epochs", "2"]) == 0
+    assert train.main(common + ["--epochs", "3", "--resume"]) == 0
+    with (student / "log.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2] and {"accuracy", "val_accuracy"} <= set(rows[0])
+    wrapper = keras.models.load_model(student / "last.keras")
+    given = keras.models.load_model(out / "best.keras").get_weights()
+    kept = wrapper.get_layer("teacher").get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(given, kept, strict=True))
+    first = wrapper.get_layer("emotion_cnn").get_layer("b0c0").get_weights()[0]
+    assert not np.allclose(first, given[0])  # the student is its own net, trained
+    assert keras.models.load_model(student / "best.keras").output_shape == (None, 7)
+    teacher = json.loads((student / "config.json").read_text())["teacher"]  # the card can rebuild the chain
+    assert teacher["sha256"] == hashlib.sha256((out / "best.keras").read_bytes()).hexdigest()
+    assert teacher["command"] == json.loads((out / "config.json").read_text())["command"]
+
+
+def test_distillation_loss_matches_its_formula():
+    from convert.model import DistillationLoss
+
+    rng = np.random.default_rng(0)
+    logits_s, logits_t = rng.normal(size=(5, 7)), rng.normal(size=(5, 7))
+
+    def softmax(z):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    labels = np.eye(7)[rng.integers(0, 7, 5)]
+    s, t = softmax(logits_s), softmax(logits_t)
+    temp, weight, smooth = 3.0, 0.6, 0.1
+    smoothed = labels * (1 - smooth) + smooth / 7
+    hard = -(smoothed * np.log(s)).sum(axis=1)
+    st, tt = softmax(logits_s / temp), softmax(logits_t / temp)
+    kl = (tt * (np.log(tt) - np.log(st))).sum(axis=1)
+    expected = ((1 - weight) * hard + weight * temp**2 * kl).mean()
+    loss = DistillationLoss(weight, temp, smooth)
+    y_pred = np.concatenate([s, t], axis=1).astype("float32")
+    assert float(loss(labels.astype("float32"), y_pred)) == pytest.approx(expected, rel=1e-4)
+    same = np.concatenate([s, s], axis=1).astype("float32")  # a student equal to its teacher: CE alone
+    assert float(loss(labels.astype("float32"), same)) == pytest.approx((1 - weight) * hard.mean(), rel=1e-4)
+
+
+def test_missing_teacher_is_one_line_error(tmp_path):
+    from convert import ConvertError, train
+
+    with pytest.raises(ConvertError, match="--teacher .* not found"):
+        train.main(["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--teacher", str(tmp_path / "no.keras")])
 
 
 def test_model_input_is_raw_pixels_with_normalisation_inside(run):
@@ -116,5 +175,13 @@ def test_model_card_renders_from_the_json(run):
     card_path = root / "models" / "emotion.json"
     if not card_path.exists():
         pytest.skip("conversion test did not run")
-    text = render(json.loads(card_path.read_text()))
+    card = json.loads(card_path.read_text())
+    text = render(card)
     assert "| **int8 (shipped)** |" in text and "python -m convert.train" in text
+    student = root / "student" / "config.json"
+    if not student.exists():
+        pytest.skip("distillation test did not run")
+    card["training"] = json.loads(student.read_text())
+    text = render(card)
+    teacher_cmd, student_cmd = card["training"]["teacher"]["command"], card["training"]["command"]
+    assert "Distilled from a trained teacher" in text and text.index(teacher_cmd) < text.index(student_cmd)
