@@ -3,9 +3,10 @@
     python -m edge_emojify.soak --frames 100000 [--faces 3] [--sink null|video]
 
 Every ``--every`` frames it prints the resident memory (RSS) and the p95 frame time of that
-window. After warm-up (the first fifth of the run), RSS may grow by at most ``--max-growth-mb`` and the p95 may
-not climb above ``--max-p95-ratio`` times the first window's; otherwise it exits 1. CI runs a
-10,000-frame version of this.
+window. After warm-up (the first fifth of the run), RSS may grow by at most ``--max-growth-mb``, or it
+exits 1. Frame time is judged only when ``--max-p95-ratio`` is given (on a dedicated machine such as
+the Pi itself): on a shared or noisy one, another process can stretch any window. CI runs a
+10,000-frame leak check.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def verdict(windows: list[tuple[int, float, float]], max_growth_mb: float, max_p
     if growth > max_growth_mb:
         problems.append(f"RSS grew {growth:.1f} MiB after warm-up (limit {max_growth_mb} MiB): a leak")
     worst = max(p for _, _, p in windows[warm:])
-    if worst > base_p95 * max_p95_ratio:
+    if max_p95_ratio > 0 and worst > base_p95 * max_p95_ratio:
         problems.append(f"p95 frame time rose from {base_p95:.2f} to {worst:.2f} ms after warm-up")
     return problems
 
@@ -93,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sink", default="null", choices=("null", "video", "png"))
     p.add_argument("--output", default="soak.mp4")
     p.add_argument("--max-growth-mb", type=float, default=5.0)
-    p.add_argument("--max-p95-ratio", type=float, default=2.0,
-                   help="allowed p95 rise over the first window (the machine may be noisy)")
+    p.add_argument("--max-p95-ratio", type=float, default=0.0,
+                   help="fail if a window's p95 exceeds this multiple of the first's (0: report only; "
+                        "use on a dedicated machine)")
     args = p.parse_args(argv)
     print(f"soak: {args.frames} frames, {args.faces} moving faces, {args.sink} sink", flush=True)
     windows = soak(args.frames, args.every, args.faces, args.sink, args.output)
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(f"FAIL: {problem}")
     if not problems:
-        print("ok: RSS and p95 flat after warm-up")
+        print("ok: RSS flat after warm-up" + (" and p95 within bounds" if args.max_p95_ratio > 0 else ""))
     return 1 if problems else 0
 
 
