@@ -68,13 +68,16 @@ def training_model(classifier: keras.Model, seed: int) -> keras.Model:
 TEACHER_NAME = "teacher"
 
 
-def distillation_model(student: keras.Model, teacher: keras.Model, seed: int) -> keras.Model:
+def distillation_model(student: keras.Model, teachers: Sequence[keras.Model], seed: int) -> keras.Model:
     """Augment once, then output ``[student scores | frozen teacher scores]`` side by side.
 
     Why: the student is regularised by the teacher's soft scores on exactly the augmented image it
-    sees, so the dark knowledge (which classes a face is confusable with) follows the jitter.
+    sees, so the dark knowledge (which classes a face is confusable with) follows the jitter. Several
+    teachers act as one ensemble: their probabilities are averaged.
     """
-    teacher = keras.Model(teacher.input, teacher.output, name=TEACHER_NAME)
+    face = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="face")
+    members = [keras.Model(t.input, t.output, name=f"member{i}")(face) for i, t in enumerate(teachers)]
+    teacher = keras.Model(face, members[0] if len(members) == 1 else layers.Average()(members), name=TEACHER_NAME)
     teacher.trainable = False
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="face")
     x = build_augmenter(seed)(inputs)

@@ -24,16 +24,18 @@ def _row(name: str, ev: dict, key: str) -> str:
     return f"| {name} | {_pct(acc.get('PublicTest'))} | {_pct(acc.get('PrivateTest'))} | {_pct(acc.get('all'))} |"
 
 
-def _teacher(training: dict) -> dict | None:
-    """The teacher record of a distilled run (an undistilled run's config says ``"None"``)."""
-    teacher = training.get("teacher")
-    return teacher if isinstance(teacher, dict) else None
+def _teachers(training: dict) -> str:
+    teachers = training["teachers"]
+    named = ", ".join(f"`{t['path']}` (sha256 `{t['sha256'][:16]}…`)" for t in teachers)
+    return f"the average of {len(teachers)} trained teachers, {named}" if len(teachers) > 1 else \
+        f"a trained teacher, {named}"
 
 
 def _training_commands(training: dict) -> list[str]:
-    """The teacher chain first (a distilled model needs its teacher rebuilt), then this model's run."""
-    teacher = _teacher(training)
-    return (_training_commands(teacher) if teacher else []) + [training.get("command", "(training command missing)")]
+    """The teachers' runs first (a distilled model needs them rebuilt), then this model's run, each once."""
+    commands = [c for t in training.get("teachers", []) for c in _training_commands(t)]
+    commands.append(training.get("command", "(training command missing)"))
+    return list(dict.fromkeys(commands))
 
 
 def render(card: dict) -> str:
@@ -61,9 +63,9 @@ def render(card: dict) -> str:
         f"{training.get('weight_decay', '?')}), warm-up + cosine decay, label smoothing "
         f"{training.get('label_smoothing', '?')}, flip/rotate/zoom/shift/contrast/brightness/erasing "
         f"augmentation, seed {training.get('seed', '?')}, {training.get('backend', '?')} backend."
-        + (f" Distilled from a trained teacher (loss weight {training.get('kd_weight')}, temperature "
-           f"{training.get('temperature')}; teacher sha256 `{_teacher(training)['sha256'][:16]}…`, its "
-           "training command is the first below)." if _teacher(training) else ""),
+        + (f" Distilled from {_teachers(training)} (loss weight {training.get('kd_weight')}, temperature "
+           f"{training.get('temperature')}); their training commands come first below."
+           if training.get("teachers") else ""),
         f"- **Data**: {card['data']}",
         "",
         "Accuracy (%) on the FER2013 test split, original labels:",

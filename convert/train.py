@@ -42,8 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     p.add_argument("--init-from", type=Path,
                    help="start from this classifier's weights (fine-tuning with a fresh schedule)")
-    p.add_argument("--teacher", type=Path,
-                   help="distil from this trained classifier (.keras) on the same augmented batches")
+    p.add_argument("--teacher", type=Path, nargs="+", default=[],
+                   help="distil from these trained classifiers (.keras; several: their average) on the same "
+                        "augmented batches")
     p.add_argument("--kd-weight", type=float, default=0.5, help="share of the teacher term in the loss")
     p.add_argument("--temperature", type=float, default=3.0, help="distillation softmax temperature")
     return p.parse_args(argv)
@@ -57,7 +58,7 @@ def teacher_record(path: Path) -> dict:
     own_config = path.parent / "config.json"
     if own_config.is_file():
         config = json.loads(own_config.read_text())
-        record.update({k: config[k] for k in ("command", "params", "teacher") if k in config})
+        record.update({k: config[k] for k in ("command", "params", "teachers") if k in config})
     return record
 
 
@@ -88,7 +89,7 @@ def _plot_curve(log_csv: Path, png: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    for flag, path in (("--teacher", args.teacher), ("--init-from", args.init_from)):
+    for flag, path in [("--teacher", t) for t in args.teacher] + [("--init-from", args.init_from)]:
         if path and not path.is_file():
             raise ConvertError(f"{flag} {path} not found: pass a trained classifier such as runs/NAME/best.keras")
     import keras
@@ -131,10 +132,11 @@ def main(argv: list[str] | None = None) -> int:
             classifier.set_weights(keras.models.load_model(args.init_from).get_weights())
             print(f"weights from {args.init_from}", flush=True)
         if args.teacher:
-            model = distillation_model(classifier, keras.models.load_model(args.teacher), args.seed)
+            model = distillation_model(classifier, [keras.models.load_model(t) for t in args.teacher], args.seed)
             loss = DistillationLoss(args.kd_weight, args.temperature, args.label_smoothing)
             metrics = [keras.metrics.MeanMetricWrapper(student_accuracy, name="accuracy")]
-            print(f"distilling from {args.teacher} (weight {args.kd_weight}, T {args.temperature})", flush=True)
+            print(f"distilling from {', '.join(map(str, args.teacher))} "
+                  f"(weight {args.kd_weight}, T {args.temperature})", flush=True)
         else:
             model = training_model(classifier, args.seed)
             loss = keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing)
@@ -150,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             {**{k: str(v) for k, v in vars(args).items()},
              "command": "python -m convert.train " + shlex.join(argv if argv is not None else sys.argv[1:]),
              "params": classifier.count_params(), "backend": keras.backend.backend(),
-             **({"teacher": teacher_record(args.teacher)} if args.teacher else {})}, indent=2))
+             "teachers": [teacher_record(t) for t in args.teacher]}, indent=2))
         print(f"classifier: {classifier.count_params():,} parameters", flush=True)
 
     classifier = model.get_layer("emotion_cnn")

@@ -75,9 +75,20 @@ def test_distillation_trains_the_student_and_leaves_the_teacher_frozen(run):
     first = wrapper.get_layer("emotion_cnn").get_layer("b0c0").get_weights()[0]
     assert not np.allclose(first, given[0])  # the student is its own net, trained
     assert keras.models.load_model(student / "best.keras").output_shape == (None, 7)
-    teacher = json.loads((student / "config.json").read_text())["teacher"]  # the card can rebuild the chain
+    [teacher] = json.loads((student / "config.json").read_text())["teachers"]  # the card can rebuild the chain
     assert teacher["sha256"] == hashlib.sha256((out / "best.keras").read_bytes()).hexdigest()
     assert teacher["command"] == json.loads((out / "config.json").read_text())["command"]
+
+
+def test_several_teachers_act_as_their_average():
+    from convert.model import build_classifier, distillation_model
+
+    teachers = [build_classifier((4, 8)), build_classifier((6, 8), stem_stride=2)]
+    wrapper = distillation_model(build_classifier((4, 8)), teachers, seed=0)
+    faces = np.random.default_rng(1).integers(0, 256, (5, 48, 48, 1)).astype("float32")
+    out = wrapper.predict(faces, verbose=0)  # inference: no augmentation, so the teachers see these faces
+    expected = np.mean([t.predict(faces, verbose=0) for t in teachers], axis=0)
+    assert out.shape == (5, 14) and np.allclose(out[:, 7:], expected, atol=1e-5)
 
 
 def test_distillation_loss_matches_its_formula():
@@ -183,5 +194,5 @@ def test_model_card_renders_from_the_json(run):
         pytest.skip("distillation test did not run")
     card["training"] = json.loads(student.read_text())
     text = render(card)
-    teacher_cmd, student_cmd = card["training"]["teacher"]["command"], card["training"]["command"]
+    teacher_cmd, student_cmd = card["training"]["teachers"][0]["command"], card["training"]["command"]
     assert "Distilled from a trained teacher" in text and text.index(teacher_cmd) < text.index(student_cmd)
