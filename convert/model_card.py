@@ -65,7 +65,9 @@ def render(card: dict) -> str:
         f"augmentation, seed {training.get('seed', '?')}, {training.get('backend', '?')} backend."
         + (f" Distilled from {_teachers(training)} (loss weight {training.get('kd_weight')}, temperature "
            f"{training.get('temperature')}); their training commands come first below."
-           if training.get("teachers") else ""),
+           if training.get("teachers") else "")
+        + (f" Started from the weights of `{training['init_from']}`."
+           if training.get("init_from") not in (None, "None") else ""),
         f"- **Data**: {card['data']}",
         "",
         "Accuracy (%) on the FER2013 test split, original labels:",
