@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from edge_emojify.labels import NUM_CLASSES
 
@@ -99,8 +99,6 @@ class DistillationLoss(keras.losses.Loss):
         self.weight, self.temperature, self.label_smoothing = weight, temperature, label_smoothing
 
     def call(self, y_true, y_pred):
-        from keras import ops
-
         student, teacher = y_pred[:, :NUM_CLASSES], y_pred[:, NUM_CLASSES:]
         hard = keras.losses.categorical_crossentropy(y_true, student, label_smoothing=self.label_smoothing)
         t = self.temperature
@@ -117,8 +115,6 @@ class DistillationLoss(keras.losses.Loss):
 @keras.saving.register_keras_serializable(package="edge_emojify")
 def student_accuracy(y_true, y_pred):
     """Top-1 accuracy of the student half of a distillation wrapper's output."""
-    from keras import ops
-
     return ops.cast(ops.equal(ops.argmax(y_true, axis=-1), ops.argmax(y_pred[:, :NUM_CLASSES], axis=-1)),
                     "float32")
 

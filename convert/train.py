@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay),
             loss=loss, metrics=metrics)
         (args.out / "config.json").write_text(json.dumps(
-            {**{k: [str(p) for p in v] if isinstance(v, list) else str(v) for k, v in vars(args).items()},
+            {**{k: str(v) for k, v in vars(args).items() if k != "teacher"},  # teachers: below
              "command": "python -m convert.train " + shlex.join(argv if argv is not None else sys.argv[1:]),
              "params": classifier.count_params(), "backend": keras.backend.backend(),
              "teachers": [teacher_record(t) for t in args.teacher]}, indent=2))
