@@ -33,8 +33,8 @@ from edge_emojify.sources import FrameSource, SourceError, open_source
 log = logging.getLogger(__name__)
 
 BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between camera reconnection attempts
-STATUS_EVERY = 5.0
-FILE_SOURCES = ("video", "image", "sample")  # seconds between STATUS= updates to systemd
+STATUS_EVERY = 5.0  # seconds between STATUS= updates to systemd
+FILE_SOURCES = ("video", "image", "sample")  # sources that end, rather than fail, at their last frame
 
 
 @dataclasses.dataclass

@@ -79,7 +79,7 @@ def load_config(args: argparse.Namespace) -> tuple[config_mod.Config, Path | Non
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge_emojify.app import App
+    from edge_emojify.app import FILE_SOURCES, App
     from edge_emojify.snapshots import save_snapshot
 
     cfg, path = load_config(args)
@@ -93,11 +93,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge_emojify.sources import open_source
 
     sink = resolve_auto(cfg.display) if cfg.display.sink == "auto" else cfg.display.sink
-    if sink in ("video", "png"):
+    to_file = sink in ("video", "png")
+    if to_file:
         # Into a file, a video or the sample plays once unless --frames asks for more.
         cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, loop=bool(args.frames)))
     # A file rendered to a file keeps every frame, unpaced; anything live is paced and drops stale frames.
-    offline = sink in ("video", "png") and cfg.source.kind in ("video", "image", "sample")
+    offline = to_file and cfg.source.kind in FILE_SOURCES
     app = App(cfg, reload_config=lambda: load_config(args)[0], button=button, threaded=not offline,
               source_factory=lambda c: open_source(c.source, realtime=not offline), snapshot=save_snapshot)
     return app.run(max_frames=args.frames)
