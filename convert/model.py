@@ -68,19 +68,58 @@ def training_model(classifier: keras.Model, seed: int) -> keras.Model:
 TEACHER_NAME = "teacher"
 
 
-def distillation_model(student: keras.Model, teachers: Sequence[keras.Model], seed: int) -> keras.Model:
+@keras.saving.register_keras_serializable(package="edge_emojify")
+class MirrorFaces(layers.Layer):
+    """Left-right mirror image of a batch of faces (NHWC), always, not only in training."""
+
+    def call(self, faces):
+        return ops.flip(faces, axis=2)
+
+
+@keras.saving.register_keras_serializable(package="edge_emojify")
+class MixFaces(layers.Layer):
+    """In training, blend each face with its neighbour in the batch, weight ~ Beta(alpha, alpha).
+
+    Images only (mixup, Zhang et al. 2018, as in "function matching", Beyer et al. 2022): the labels
+    are not mixed, so it serves distillation, where the teacher scores the very blend the student sees.
+    A teacher's scores on faces it was trained on are nearly one-hot; on blends they say more.
+    """
+
+    def __init__(self, alpha: float, seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.alpha, self.seed = alpha, seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, faces, training=None):
+        if not training:
+            return faces
+        weight = keras.random.beta((ops.shape(faces)[0], 1, 1, 1), self.alpha, self.alpha, seed=self.generator)
+        return weight * faces + (1.0 - weight) * ops.roll(faces, 1, axis=0)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "alpha": self.alpha, "seed": self.seed}
+
+
+def distillation_model(student: keras.Model, teachers: Sequence[keras.Model], seed: int,
+                       mirror: bool = False, mixup: float = 0.0) -> keras.Model:
     """Augment once, then output ``[student scores | frozen teacher scores]`` side by side.
 
     Why: the student is regularised by the teacher's soft scores on exactly the augmented image it
     sees, so the dark knowledge (which classes a face is confusable with) follows the jitter. Several
-    teachers act as one ensemble: their probabilities are averaged.
+    teachers act as one ensemble: their probabilities are averaged. ``mirror`` also averages each
+    teacher over the mirrored face (flip test-time augmentation), a stronger teacher for one more
+    forward pass each. ``mixup`` > 0 blends faces after augmentation (see ``MixFaces``).
     """
     face = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="face")
-    members = [keras.Model(t.input, t.output, name=f"member{i}")(face) for i, t in enumerate(teachers)]
+    views = [face, MirrorFaces(name="mirror")(face)] if mirror else [face]
+    wrapped = [keras.Model(t.input, t.output, name=f"member{i}") for i, t in enumerate(teachers)]
+    members = [member(view) for member in wrapped for view in views]
     teacher = keras.Model(face, members[0] if len(members) == 1 else layers.Average()(members), name=TEACHER_NAME)
     teacher.trainable = False
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="face")
     x = build_augmenter(seed)(inputs)
+    if mixup:
+        x = MixFaces(mixup, seed + 7, name="mixup")(x)
     both = layers.Concatenate(name="student_teacher")([student(x), teacher(x, training=False)])
     return keras.Model(inputs, both, name="distill_wrapper")
 

@@ -27,8 +27,9 @@ def _row(name: str, ev: dict, key: str) -> str:
 def _teachers(training: dict) -> str:
     teachers = training["teachers"]
     named = ", ".join(f"`{t['path']}` (sha256 `{t['sha256'][:16]}…`)" for t in teachers)
-    return f"the average of {len(teachers)} trained teachers, {named}" if len(teachers) > 1 else \
-        f"a trained teacher, {named}"
+    mirror = " (each scoring the face and its mirror image)" if training.get("teacher_mirror") == "True" else ""
+    return (f"the average of {len(teachers)} trained teachers{mirror}, {named}" if len(teachers) > 1 else
+            f"a trained teacher{mirror}, {named}")
 
 
 def _training_commands(training: dict) -> list[str]:

@@ -45,6 +45,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--teacher", type=Path, nargs="+", default=[],
                    help="distil from these trained classifiers (.keras; several: their average) on the same "
                         "augmented batches")
+    p.add_argument("--teacher-mirror", action="store_true",
+                   help="teachers score the face and its mirror image and average both (flip TTA)")
+    p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                   help="blend training faces, weight ~ Beta(ALPHA, ALPHA); needs --teacher and --kd-weight 1, "
+                        "since only the teacher can label a blend")
     p.add_argument("--kd-weight", type=float, default=0.5, help="share of the teacher term in the loss")
     p.add_argument("--temperature", type=float, default=3.0, help="distillation softmax temperature")
     return p.parse_args(argv)
@@ -92,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     for flag, path in [("--teacher", t) for t in args.teacher] + [("--init-from", args.init_from)]:
         if path and not path.is_file():
             raise ConvertError(f"{flag} {path} not found: pass a trained classifier such as runs/NAME/best.keras")
+    if args.mixup and (not args.teacher or args.kd_weight != 1):
+        raise ConvertError("--mixup blends faces but not labels: use it with --teacher and --kd-weight 1")
     import keras
 
     from convert.model import DistillationLoss, build_classifier, distillation_model, student_accuracy, training_model
@@ -132,10 +139,13 @@ def main(argv: list[str] | None = None) -> int:
             classifier.set_weights(keras.models.load_model(args.init_from).get_weights())
             print(f"weights from {args.init_from}", flush=True)
         if args.teacher:
-            model = distillation_model(classifier, [keras.models.load_model(t) for t in args.teacher], args.seed)
+            model = distillation_model(classifier, [keras.models.load_model(t) for t in args.teacher], args.seed,
+                                       mirror=args.teacher_mirror, mixup=args.mixup)
             loss = DistillationLoss(args.kd_weight, args.temperature, args.label_smoothing)
             metrics = [keras.metrics.MeanMetricWrapper(student_accuracy, name="accuracy")]
             print(f"distilling from {', '.join(map(str, args.teacher))} "
+                  f"{'and their mirror images ' if args.teacher_mirror else ''}"
+                  f"{f'on mixup blends (alpha {args.mixup}) ' if args.mixup else ''}"
                   f"(weight {args.kd_weight}, T {args.temperature})", flush=True)
         else:
             model = training_model(classifier, args.seed)

@@ -62,7 +62,8 @@ def test_distillation_trains_the_student_and_leaves_the_teacher_frozen(run):
     root, data, out = run
     student = root / "student"
     common = ["--data", str(data), "--out", str(student), "--batch", "16", "--widths", "8,16",
-              "--val-fraction", "0.15", "--lr", "0.01", "--teacher", str(out / "best.keras")]
+              "--val-fraction", "0.15", "--lr", "0.01", "--teacher", str(out / "best.keras"), "--teacher-mirror",
+              "--mixup", "0.5", "--kd-weight", "1"]
     assert train.main(common + ["--epochs", "2"]) == 0
     assert train.main(common + ["--epochs", "3", "--resume"]) == 0
     with (student / "log.csv").open() as fh:
@@ -84,11 +85,38 @@ def test_several_teachers_act_as_their_average():
     from convert.model import build_classifier, distillation_model
 
     teachers = [build_classifier((4, 8)), build_classifier((6, 8), stem_stride=2)]
+    for teacher in teachers:  # peaked scores, so that a face and its mirror image score differently
+        kernel, bias = teacher.get_layer("scores").get_weights()
+        teacher.get_layer("scores").set_weights([kernel * 50, bias])
     wrapper = distillation_model(build_classifier((4, 8)), teachers, seed=0)
     faces = np.random.default_rng(1).integers(0, 256, (5, 48, 48, 1)).astype("float32")
     out = wrapper.predict(faces, verbose=0)  # inference: no augmentation, so the teachers see these faces
     expected = np.mean([t.predict(faces, verbose=0) for t in teachers], axis=0)
     assert out.shape == (5, 14) and np.allclose(out[:, 7:], expected, atol=1e-5)
+    mirrored = distillation_model(build_classifier((4, 8)), teachers, seed=0, mirror=True).predict(faces, verbose=0)
+    views = [t.predict(f, verbose=0) for t in teachers for f in (faces, faces[:, :, ::-1])]
+    assert np.allclose(mirrored[:, 7:], np.mean(views, axis=0), atol=1e-5)  # each teacher, face and mirror image
+    assert not np.allclose(mirrored[:, 7:], expected, atol=1e-3)
+
+
+def test_mixup_blends_each_face_with_its_neighbour_only_in_training():
+    from convert.model import MixFaces
+
+    faces = np.random.default_rng(0).integers(0, 256, (6, 48, 48, 1)).astype("float32")
+    mix = MixFaces(0.5, seed=3)
+    assert np.array_equal(np.asarray(mix(faces)), faces)  # inference: untouched
+    out = np.asarray(mix(faces, training=True)).reshape(6, -1)
+    a, b = faces.reshape(6, -1), np.roll(faces, 1, axis=0).reshape(6, -1)
+    weight = ((out - b) * (a - b)).sum(1) / ((a - b) ** 2).sum(1)  # least squares: out = w·a + (1 − w)·b
+    assert np.allclose(out, weight[:, None] * a + (1 - weight[:, None]) * b, atol=1e-2)
+    assert ((weight >= 0) & (weight <= 1)).all() and weight.std() > 0.05
+
+
+def test_mixup_without_a_teacher_is_one_line_error(tmp_path):
+    from convert import ConvertError, train
+
+    with pytest.raises(ConvertError, match="--mixup .* --kd-weight 1"):
+        train.main(["--data", str(tmp_path), "--out", str(tmp_path / "run"), "--mixup", "0.5"])
 
 
 def test_distillation_loss_matches_its_formula():
@@ -195,4 +223,5 @@ def test_model_card_renders_from_the_json(run):
     card["training"] = json.loads(student.read_text())
     text = render(card)
     teacher_cmd, student_cmd = card["training"]["teachers"][0]["command"], card["training"]["command"]
-    assert "Distilled from a trained teacher" in text and text.index(teacher_cmd) < text.index(student_cmd)
+    assert "Distilled from a trained teacher (each scoring the face and its mirror image)" in text
+    assert text.index(teacher_cmd) < text.index(student_cmd)
