@@ -32,6 +32,11 @@ def _teachers(training: dict) -> str:
             f"a trained teacher{mirror}, {named}")
 
 
+def _mixup(training: dict) -> str:
+    alpha = float(training.get("mixup") or 0)
+    return f", on mixup blends of two faces, weight ~ Beta({alpha:g}, {alpha:g})" if alpha else ""
+
+
 def _training_commands(training: dict) -> list[str]:
     """The teachers' runs first (a distilled model needs them rebuilt), then this model's run, each once."""
     commands = [c for t in training.get("teachers", []) for c in _training_commands(t)]
@@ -65,7 +70,7 @@ def render(card: dict) -> str:
         f"{training.get('label_smoothing', '?')}, flip/rotate/zoom/shift/contrast/brightness/erasing "
         f"augmentation, seed {training.get('seed', '?')}, {training.get('backend', '?')} backend."
         + (f" Distilled from {_teachers(training)} (loss weight {training.get('kd_weight')}, temperature "
-           f"{training.get('temperature')}); their training commands come first below."
+           f"{training.get('temperature')}{_mixup(training)}); their training commands come first below."
            if training.get("teachers") else "")
         + (f" Started from the weights of `{training['init_from']}`."
            if training.get("init_from") not in (None, "None") else ""),

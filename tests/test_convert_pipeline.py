@@ -224,4 +224,5 @@ def test_model_card_renders_from_the_json(run):
     text = render(card)
     teacher_cmd, student_cmd = card["training"]["teachers"][0]["command"], card["training"]["command"]
     assert "Distilled from a trained teacher (each scoring the face and its mirror image)" in text
+    assert "on mixup blends of two faces, weight ~ Beta(0.5, 0.5)" in text
     assert text.index(teacher_cmd) < text.index(student_cmd)

@@ -19,8 +19,9 @@ from edge_emojify.labels import EMOTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "emotion.tflite"
-# The shipped int8 model must beat this on the fixed subset below (every 5th PrivateTest face).
-ACCURACY_FLOOR = 0.65
+# The shipped int8 model must beat this on the fixed subset below (every 5th PrivateTest face, 718;
+# s2w40fm scores 69.9 %): a retrained model that falls below it should not ship.
+ACCURACY_FLOOR = 0.67
 
 
 @pytest.fixture(scope="module")
