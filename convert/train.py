@@ -11,6 +11,7 @@ best validation accuracy. ``log.csv`` and ``curve.png`` show the run.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shlex
@@ -36,7 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--widths", default="16,32,64,128", help="channels per conv block")
     p.add_argument("--stem-stride", type=int, default=1, choices=(1, 2))
     p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="initial weights, augmentation, batch order")
+    p.add_argument("--split-seed", type=int,
+                   help="seed of the validation split (default: --seed); keep it fixed to compare several seeds")
     p.add_argument("--ferplus", type=Path, help="FER+ votes.csv: train on crowd-vote soft targets")
     p.add_argument("--limit", type=int, default=0, help="use only N training images (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
@@ -57,14 +60,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def teacher_record(path: Path) -> dict:
     """What the card needs to rebuild a distilled model: the teacher's file hash and its own recipe."""
-    import hashlib
-
     record = {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     own_config = path.parent / "config.json"
     if own_config.is_file():
         config = json.loads(own_config.read_text())
         record.update({k: config[k] for k in ("command", "params", "teachers") if k in config})
     return record
+
+
+def check_teacher_split(teacher: Path, validation_sha256: str, split_seed: int, val_fraction: float) -> None:
+    """Refuse a teacher that trained on this run's validation faces: its scores there are not honest."""
+    own_config = teacher.parent / "config.json"
+    if not own_config.is_file():
+        print(f"warning: {teacher} has no config.json beside it; cannot check that it never saw this "
+              "run's validation faces", flush=True)
+        return
+    config = json.loads(own_config.read_text())
+    teacher_seed = config.get("split_seed", config.get("seed"))
+    if "validation_sha256" in config:
+        same = config["validation_sha256"] == validation_sha256
+    else:  # runs from before the split was hashed
+        same = str(teacher_seed) == str(split_seed) and float(config.get("val_fraction", -1)) == val_fraction
+    if not same:
+        raise ConvertError(f"teacher {teacher} was trained with another validation split (split seed {teacher_seed}, "
+                           f"fraction {config.get('val_fraction')}): pass --split-seed {teacher_seed} "
+                           f"--val-fraction {config.get('val_fraction')} so it never saw this run's validation faces")
 
 
 def _plot_curve(log_csv: Path, png: Path) -> None:
@@ -104,18 +124,23 @@ def main(argv: list[str] | None = None) -> int:
     from convert.model import DistillationLoss, build_classifier, distillation_model, student_accuracy, training_model
 
     keras.utils.set_random_seed(args.seed)
+    if args.split_seed is None:
+        args.split_seed = args.seed
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"backend {keras.backend.backend()}; loading {args.data}", flush=True)
     data = load(args.data, progress=True).split("Training")
     if args.limit:
-        data = data.select(np.random.default_rng(args.seed).permutation(len(data))[: args.limit])
+        data = data.select(np.random.default_rng(args.split_seed).permutation(len(data))[: args.limit])
     targets = keras.utils.to_categorical(data.labels, 7).astype("float32")
     if args.ferplus:
         votes = load_ferplus_votes(args.ferplus, data)
         has_vote = votes.sum(axis=1) > 0
         targets[has_vote] = votes[has_vote]
         print(f"FER+ soft targets for {has_vote.sum()} of {len(data)} images", flush=True)
-    train_idx, val_idx = stratified_split(data.labels, args.val_fraction, args.seed)
+    train_idx, val_idx = stratified_split(data.labels, args.val_fraction, args.split_seed)
+    validation_sha256 = hashlib.sha256(data.images[val_idx].tobytes()).hexdigest()
+    for teacher in args.teacher:
+        check_teacher_split(teacher, validation_sha256, args.split_seed, args.val_fraction)
     x = data.images[..., None].astype("float32")
     x_train, y_train = x[train_idx], targets[train_idx]
     # Validation is scored on the FER2013 labels, the metric every published figure uses.
@@ -162,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             {**{k: str(v) for k, v in vars(args).items() if k != "teacher"},  # teachers: below
              "command": "python -m convert.train " + shlex.join(argv if argv is not None else sys.argv[1:]),
              "params": classifier.count_params(), "backend": keras.backend.backend(),
+             "validation_sha256": validation_sha256,
              "teachers": [teacher_record(t) for t in args.teacher]}, indent=2))
         print(f"classifier: {classifier.count_params():,} parameters", flush=True)
 

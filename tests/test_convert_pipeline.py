@@ -81,6 +81,20 @@ def test_distillation_trains_the_student_and_leaves_the_teacher_frozen(run):
     assert teacher["command"] == json.loads((out / "config.json").read_text())["command"]
 
 
+def test_teacher_must_not_have_seen_the_validation_faces(run):
+    from convert import ConvertError, train
+
+    root, data, out = run
+    student = root / "other_seed"
+    common = ["--data", str(data), "--out", str(student), "--batch", "16", "--widths", "8,16", "--epochs", "1",
+              "--val-fraction", "0.15", "--teacher", str(out / "best.keras")]
+    with pytest.raises(ConvertError, match="another validation split.*--split-seed 1"):
+        train.main(common + ["--seed", "3"])  # seed 3 alone would also move the validation split
+    assert train.main(common + ["--seed", "3", "--split-seed", "1"]) == 0
+    ours, theirs = (json.loads((d / "config.json").read_text()) for d in (student, out))
+    assert ours["validation_sha256"] == theirs["validation_sha256"] and ours["seed"] != theirs["seed"]
+
+
 def test_several_teachers_act_as_their_average():
     from convert.model import build_classifier, distillation_model
 
