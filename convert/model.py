@@ -82,7 +82,8 @@ class MixFaces(layers.Layer):
 
     Images only (mixup, Zhang et al. 2018, as in "function matching", Beyer et al. 2022): the labels
     are not mixed, so it serves distillation, where the teacher scores the very blend the student sees.
-    A teacher's scores on faces it was trained on are nearly one-hot; on blends they say more.
+    On faces it trained on a teacher mostly repeats the label; blends are new to it, so there its
+    scores say more.
     """
 
     def __init__(self, alpha: float, seed: int | None = None, **kwargs) -> None:
