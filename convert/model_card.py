@@ -50,6 +50,7 @@ def render(card: dict) -> str:
     training = card.get("training", {})
     parity = card["conversion"]["parity"]
     lat = q.get("latency_per_face", {})
+    labels_unused = bool(training.get("teachers")) and float(training.get("kd_weight", 0)) == 1  # teacher term only
     lines = [
         f"`models/emotion.tflite`: {card['size_bytes'] / 1e6:.2f} MB, sha256 `{card['sha256'][:16]}…`, "
         f"{training.get('params', '?')} parameters, full int8 (weights, activations, input, output).",
@@ -66,8 +67,9 @@ def render(card: dict) -> str:
         f"{training.get('epochs_run', training.get('epochs', '?'))}, validation accuracy "
         f"{_pct(training.get('best_val_accuracy'))} %); batch "
         f"{training.get('batch', '?')}, AdamW (lr {training.get('lr', '?')}, weight decay "
-        f"{training.get('weight_decay', '?')}), warm-up + cosine decay, label smoothing "
-        f"{training.get('label_smoothing', '?')}, flip/rotate/zoom/shift/contrast/brightness/erasing "
+        f"{training.get('weight_decay', '?')}), warm-up + cosine decay, "
+        + ("" if labels_unused else f"label smoothing {training.get('label_smoothing', '?')}, ")
+        + "flip/rotate/zoom/shift/contrast/brightness/erasing "
         f"augmentation, seed {training.get('seed', '?')}, {training.get('backend', '?')} backend."
         + (f" Distilled from {_teachers(training)} (loss weight {training.get('kd_weight')}, temperature "
            f"{training.get('temperature')}{_mixup(training)}); their training commands come first below."

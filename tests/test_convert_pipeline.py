@@ -230,7 +230,7 @@ def test_model_card_renders_from_the_json(run):
         pytest.skip("conversion test did not run")
     card = json.loads(card_path.read_text())
     text = render(card)
-    assert "| **int8 (shipped)** |" in text and "python -m convert.train" in text
+    assert "| **int8 (shipped)** |" in text and "python -m convert.train" in text and "label smoothing" in text
     student = root / "student" / "config.json"
     if not student.exists():
         pytest.skip("distillation test did not run")
@@ -239,4 +239,5 @@ def test_model_card_renders_from_the_json(run):
     teacher_cmd, student_cmd = card["training"]["teachers"][0]["command"], card["training"]["command"]
     assert "Distilled from a trained teacher (each scoring the face and its mirror image)" in text
     assert "on mixup blends of two faces, weight ~ Beta(0.5, 0.5)" in text
+    assert "label smoothing" not in text  # --kd-weight 1: the labels play no part
     assert text.index(teacher_cmd) < text.index(student_cmd)
