@@ -95,6 +95,18 @@ def test_teacher_must_not_have_seen_the_validation_faces(run):
     assert ours["validation_sha256"] == theirs["validation_sha256"] and ours["seed"] != theirs["seed"]
 
 
+def test_teacher_from_before_the_split_hash_is_checked_by_seed_and_fraction(tmp_path):
+    from convert import ConvertError
+    from convert.train import check_teacher_split
+
+    teacher = tmp_path / "old" / "best.keras"
+    teacher.parent.mkdir()
+    (teacher.parent / "config.json").write_text(json.dumps({"seed": "2", "val_fraction": "0.1"}))
+    check_teacher_split(teacher, "any hash", split_seed=2, val_fraction=0.1)  # same split: accepted
+    with pytest.raises(ConvertError, match="--split-seed 2 --val-fraction 0.1"):
+        check_teacher_split(teacher, "any hash", split_seed=1, val_fraction=0.1)
+
+
 def test_several_teachers_act_as_their_average():
     from convert.model import build_classifier, distillation_model
 
