@@ -6,6 +6,9 @@ Two layouts exist in the wild and both are accepted:
   where test file names start with ``PublicTest_`` or ``PrivateTest_``;
 * the original ``fer2013.csv`` with columns ``emotion,pixels,Usage``.
 
+A third, ``.npz``, is this project's own transport form (:func:`save_npz`): the image files' bytes
+in one array, small enough to travel to a GPU machine that cannot see the dataset.
+
 Labels always use ``edge_emojify.labels.EMOTIONS`` (the CSV's order). Every problem with the
 input raises :class:`DatasetError` with a one-line message that says what to fix.
 """
@@ -13,6 +16,8 @@ input raises :class:`DatasetError` with a one-line message that says what to fix
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,11 +77,11 @@ def _usage_from_name(name: str, split_dir: str) -> str:
     return "Training" if split_dir == "train" else "Test"
 
 
-def _decode_jpeg(path: Path) -> np.ndarray:
+def _decode_jpeg(path: Path, content: bytes | None = None) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with Image.open(path if content is None else io.BytesIO(content)) as im:
             arr = np.asarray(im.convert("L"), dtype=np.uint8)
     except (OSError, UnidentifiedImageError) as exc:
         raise DatasetError(f"cannot read image {path}: {exc.__class__.__name__}; "
@@ -158,11 +163,66 @@ def load_csv(path: str | Path) -> FerSet:
     return FerSet(np.stack(images), np.asarray(labels, np.int64), np.asarray(usage), paths)
 
 
+def pixels_sha256(data: FerSet) -> str:
+    """Hash of the decoded faces: tells whether two machines see the very same pixels."""
+    return hashlib.sha256(data.images.tobytes()).hexdigest()
+
+
+def save_npz(data: FerSet, path: str | Path, root: str | Path | None = None) -> None:
+    """Write ``data`` as one uncompressed ``.npz``: each image's file bytes, labels, usage and paths.
+
+    With ``root`` (the folder layout it was loaded from) the original JPEG bytes are kept, the
+    smallest form (FER2013 train: ~46 MB against 66 MB of pixels); otherwise each face is stored
+    as a lossless PNG. The hash of the decoded pixels goes along, so the loader can tell whether
+    its image decoder sees the same faces as this one did.
+    """
+    from PIL import Image
+
+    blobs = []
+    for i, rel in enumerate(data.paths or [""] * len(data)):
+        if root is not None and rel:
+            blobs.append((Path(root) / rel).read_bytes())
+        else:
+            buf = io.BytesIO()
+            Image.fromarray(data.images[i]).save(buf, format="PNG")
+            blobs.append(buf.getvalue())
+    offsets = np.cumsum([0] + [len(b) for b in blobs], dtype=np.int64)
+    np.savez(path, files=np.frombuffer(b"".join(blobs), np.uint8), offsets=offsets, labels=data.labels,
+             usage=data.usage.astype(str), paths=np.asarray(data.paths, dtype=str),
+             pixels_sha256=np.asarray(pixels_sha256(data)))
+
+
+def load_npz(path: str | Path, progress: bool = False) -> FerSet:
+    """Load a :func:`save_npz` file; warn (not fail) if this decoder's pixels differ from the packer's."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"packed dataset {path} does not exist; make it with python -m convert.pack_device")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files, offsets = z["files"].tobytes(), z["offsets"]
+            labels, usage, paths, expected = z["labels"], z["usage"], z["paths"], str(z["pixels_sha256"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise DatasetError(f"{path} is not a packed FER2013 file ({exc.__class__.__name__}); "
+                           "make it again with python -m convert.pack_device") from None
+    images = np.stack([_decode_jpeg(Path(f"{path}:{paths[i]}"), files[offsets[i]:offsets[i + 1]])
+                       for i in range(len(labels))])
+    data = FerSet(images, labels.astype(np.int64), usage, tuple(str(p) for p in paths))
+    if progress:
+        print(f"  loaded {len(data)} images from {path}", flush=True)
+    if pixels_sha256(data) != expected:
+        # Training is still sound (the split depends on labels and seed only), but validation hashes
+        # will not match runs made from the folder elsewhere, so teachers from there are refused.
+        print(f"warning: this image decoder gives other pixels than the one that packed {path}", flush=True)
+    return data
+
+
 def load(source: str | Path, progress: bool = False) -> FerSet:
-    """Load either form: a ``.csv`` file or a folder in the Kaggle layout."""
+    """Load any form: a ``.csv`` file, a packed ``.npz`` or a folder in the Kaggle layout."""
     source = Path(source)
     if source.suffix.lower() == ".csv":
         return load_csv(source)
+    if source.suffix.lower() == ".npz":
+        return load_npz(source, progress=progress)
     return load_folder(source, progress=progress)
 
 

@@ -29,7 +29,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m convert.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="FER2013 folder (train/, test/) or fer2013.csv")
     p.add_argument("--out", required=True, type=Path, help="run folder for checkpoints and logs")
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=int, default=40, help="epochs (with --minutes: at most this many)")
+    p.add_argument("--minutes", type=float,
+                   help="train for this wall-clock budget: the cosine schedule follows the time spent and the run "
+                        "stops before the budget ends (for a lent GPU, whose speed is known only once it runs)")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=0.05)
@@ -87,10 +90,14 @@ def check_teacher_split(teacher: Path, validation_sha256: str, split_seed: int, 
                            f"--val-fraction {config.get('val_fraction')} so it never saw this run's validation faces")
 
 
-def _plot_curve(log_csv: Path, png: Path) -> None:
+def plot_curve(log_csv: Path, png: Path) -> None:
+    """Loss and accuracy per epoch; skipped where matplotlib is missing (the GPU machine lacks it)."""
     import csv
 
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        return
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -117,11 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     for flag, path in [("--teacher", t) for t in args.teacher] + [("--init-from", args.init_from)]:
         if path and not path.is_file():
             raise ConvertError(f"{flag} {path} not found: pass a trained classifier such as runs/NAME/best.keras")
+    if args.minutes is not None and args.minutes <= 0:
+        raise ConvertError(f"--minutes {args.minutes} must be positive: the wall-clock budget of the run")
     if args.mixup and (not args.teacher or args.kd_weight != 1):
         raise ConvertError("--mixup blends faces but not labels: use it with --teacher and --kd-weight 1")
     import keras
 
     from convert.model import DistillationLoss, build_classifier, distillation_model, student_accuracy, training_model
+    from convert.time_budget import TimeBudget
 
     keras.utils.set_random_seed(args.seed)
     if args.split_seed is None:
@@ -151,8 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     last, best = args.out / "last.keras", args.out / "best.keras"
     state_file = args.out / "state.json"
     steps = int(np.ceil(len(x_train) / args.batch))
-    initial_epoch = 0
+    initial_epoch, state = 0, {}
     if args.resume and last.exists():
+        started_with = json.loads((args.out / "config.json").read_text()).get("minutes", "None")
+        if started_with != str(args.minutes):
+            raise ConvertError(f"{args.out} was started with --minutes {started_with}: resume it with the same "
+                               "value, since the learning-rate schedule depends on it")
         model = keras.models.load_model(last)
         state = json.loads(state_file.read_text())
         initial_epoch = state["epochs_done"]
@@ -177,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             loss = keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing)
             metrics = ["accuracy"]
         warmup = min(3 * steps, args.epochs * steps // 10)
-        schedule = keras.optimizers.schedules.CosineDecay(
+        # With --minutes the rate is a plain variable that TimeBudget sets every epoch.
+        schedule = args.lr / 10 if args.minutes else keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=args.lr / 10, decay_steps=max(1, args.epochs * steps - warmup),
             warmup_target=args.lr, warmup_steps=warmup, alpha=0.01)
         model.compile(
@@ -192,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"classifier: {classifier.count_params():,} parameters", flush=True)
 
     classifier = model.get_layer("emotion_cnn")
-    best_val = json.loads(state_file.read_text()).get("best_val", 0.0) if initial_epoch else 0.0
+    best_val = state.get("best_val", 0.0)
+    budget = TimeBudget(args.minutes, args.lr, warmup_epochs=min(3, max(1, args.epochs // 10)),
+                        spent=state.get("seconds", 0.0)) if args.minutes else None
 
     class Checkpoint(keras.callbacks.Callback):
         """Writes last.keras + state.json every epoch, best.keras on a new best validation score."""
@@ -205,16 +222,22 @@ def main(argv: list[str] | None = None) -> int:
                 classifier.save(best)
             model.save(last)
             state_file.write_text(json.dumps({"epochs_done": epoch + 1, "best_val": best_val,
-                                              "time": time.strftime("%Y-%m-%d %H:%M:%S")}))
-            _plot_curve(args.out / "log.csv", args.out / "curve.png")
-            print(f"epoch {epoch + 1}/{args.epochs}: val_accuracy {val:.4f} (best {best_val:.4f})",
+                                              "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                              **({"seconds": budget.spent} if budget else {})}))
+            plot_curve(args.out / "log.csv", args.out / "curve.png")
+            clock = (f"; {budget.spent / 60:.1f} of {args.minutes:g} min, lr {budget.learning_rate:.2e}"
+                     if budget else "")
+            print(f"epoch {epoch + 1}/{args.epochs}: val_accuracy {val:.4f} (best {best_val:.4f}){clock}",
                   flush=True)
 
     model.fit(x_train, y_train, batch_size=args.batch, epochs=args.epochs,
               initial_epoch=initial_epoch, validation_data=(x_val, y_val),
-              callbacks=[keras.callbacks.CSVLogger(str(args.out / "log.csv"), append=initial_epoch > 0),
+              callbacks=[*([budget] if budget else []),  # first: Checkpoint records the time it counted
+                         keras.callbacks.CSVLogger(str(args.out / "log.csv"), append=initial_epoch > 0),
                          Checkpoint()],
               verbose=2 if not os.environ.get("CONVERT_QUIET") else 0)
+    if budget and budget.model.stop_training:
+        print(f"time budget of {args.minutes:g} min reached after {budget.spent / 60:.1f} min", flush=True)
     print(f"done: best validation accuracy {best_val:.4f}; classifier in {best}", flush=True)
     return 0
 

@@ -1,0 +1,181 @@
+"""The lent-GPU path, run here: packed data, time-budgeted training, staged plans, results back.
+
+The GPU machine has JAX but neither TensorFlow nor Keras nor matplotlib, so the end-to-end test
+runs the plan in a virtual environment built like it (``.ci/run`` makes ``.venv-device``: JAX on
+the CPU, the machine's other packages, and the Keras wheels to carry) and brings the results back
+into this environment, where TensorFlow converts them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from tinyfer import write_csv, write_folder
+
+from convert import ConvertError
+from convert.fer_data import DatasetError, load, load_csv, load_folder, save_npz, stratified_split
+from convert.run_plan import read_plan
+
+REPO = Path(__file__).resolve().parents[1]
+DEVICE_VENV = Path(os.environ.get("EDGE_EMOJIFY_DEVICE_VENV", REPO / ".venv-device"))
+
+
+def test_packed_dataset_holds_the_very_faces_of_the_folder(tmp_path):
+    data = write_folder(tmp_path / "fer")
+    folder = load_folder(data, splits=("train",))
+    save_npz(folder, tmp_path / "train.npz", root=data)
+    packed = load(tmp_path / "train.npz")
+    assert np.array_equal(packed.images, folder.images) and np.array_equal(packed.labels, folder.labels)
+    assert packed.paths == folder.paths and list(packed.usage) == list(folder.usage)  # FER+ votes still align
+    _, val = stratified_split(packed.labels, 0.1, 2)
+    assert packed.images[val].tobytes() == load(data).split("Training").images[val].tobytes()  # same split hash
+
+
+def test_faces_from_the_csv_are_packed_losslessly(tmp_path):
+    path, images, _ = write_csv(tmp_path / "fer2013.csv")
+    save_npz(load_csv(path), tmp_path / "all.npz")
+    assert np.array_equal(load(tmp_path / "all.npz").images, images)
+
+
+def test_packed_file_problems_are_one_line_errors(tmp_path, capsys):
+    with pytest.raises(DatasetError, match="does not exist; make it with python -m convert.pack_device"):
+        load(tmp_path / "missing.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(DatasetError, match="is not a packed FER2013 file"):
+        load(tmp_path / "junk.npz")
+    data = write_folder(tmp_path / "fer")
+    save_npz(load_folder(data, splits=("train",)), tmp_path / "train.npz", root=data)
+    with np.load(tmp_path / "train.npz") as z:
+        fields = {**z, "pixels_sha256": np.asarray("0" * 64)}  # as if packed by another image decoder
+    np.savez(tmp_path / "other.npz", **fields)
+    load(tmp_path / "other.npz")
+    assert "gives other pixels than the one that packed" in capsys.readouterr().out
+
+
+def _fake_epochs(budget, seconds_per_epoch: float, epochs: int) -> list[float]:
+    """Drive a TimeBudget callback through epochs of known length; return the rate of each epoch."""
+    now = [0.0]
+    budget.clock = lambda: now[0]
+    budget.set_model(SimpleNamespace(optimizer=SimpleNamespace(learning_rate=None), stop_training=False))
+    rates = []
+    for epoch in range(epochs):
+        budget.on_epoch_begin(epoch)
+        rates.append(budget.model.optimizer.learning_rate)
+        now[0] += seconds_per_epoch
+        budget.on_epoch_end(epoch)
+        if budget.model.stop_training:
+            break
+    return rates
+
+
+def test_time_budget_anneals_over_the_time_spent_and_stops_before_the_end():
+    pytest.importorskip("keras")
+    from convert.time_budget import TimeBudget
+
+    budget = TimeBudget(minutes=1, lr=1e-3, warmup_epochs=2)
+    rates = _fake_epochs(budget, seconds_per_epoch=5, epochs=1000)
+    assert len(rates) == 12 and budget.spent == 60  # 12 epochs of 5 s fill the minute, a 13th would not fit
+    assert rates[0] < rates[1] == pytest.approx(1e-3)  # warm-up
+    assert all(a >= b for a, b in zip(rates[1:], rates[2:], strict=False))  # then only down
+    assert rates[-1] < 0.05 * 1e-3  # the last epochs run at the lowest rate
+    resumed = TimeBudget(minutes=1, lr=1e-3, warmup_epochs=2, spent=55)  # a resumed run goes on from its time
+    assert len(_fake_epochs(resumed, seconds_per_epoch=5, epochs=1000)) == 1
+
+
+@pytest.mark.slow
+def test_minutes_run_stops_on_its_budget_and_resumes_only_with_it(tmp_path):
+    pytest.importorskip("keras")
+    from convert import train
+
+    data = write_folder(tmp_path / "fer")
+    common = ["--data", str(data), "--out", str(tmp_path / "run"), "--batch", "16", "--widths", "8,16",
+              "--epochs", "100000"]
+    assert train.main(common + ["--minutes", "0.05"]) == 0
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert 1 <= state["epochs_done"] < 100000 and state["seconds"] > 0
+    with pytest.raises(ConvertError, match="was started with --minutes 0.05: resume it with the same value"):
+        train.main(common + ["--minutes", "1", "--resume"])
+
+
+@pytest.mark.parametrize("plan, message", [
+    ('data = "d.npz"\n[[stages]]\nminutes = 1\nruns.a = "--teacher {b}"\n', "names {b}, which is not a run of an"),
+    ('data = "d.npz"\n[[stages]]\nminutes = 1\nruns.a = "--minutes 3"\n', "sets --minutes, --out or --data"),
+    ('data = "d.npz"\n[[stages]]\nruns.a = ""\n', "is not valid (KeyError"),
+    ("data = \n", "is not valid (TOMLDecodeError"),
+])
+def test_bad_plans_are_refused_before_anything_runs(tmp_path, plan, message):
+    (tmp_path / "plan.toml").write_text(plan)
+    with pytest.raises(ConvertError, match=message.replace("(", r"\(").replace("{", r"\{")):
+        read_plan(tmp_path / "plan.toml")
+
+
+def test_plan_longer_than_the_device_allows_is_refused(tmp_path):
+    from convert import run_plan
+
+    (tmp_path / "plan.toml").write_text('data = "d.npz"\n[[stages]]\nminutes = 9\nruns.a = ""\n')
+    with pytest.raises(ConvertError, match="needs 10 min .* over --budget-minutes 9.5: shorten its stages"):
+        run_plan.main([str(tmp_path / "plan.toml"), "--out", str(tmp_path / "out")])
+
+
+def test_the_shipped_plans_are_valid_and_fit_one_device_call():
+    from convert.run_plan import GRACE_MINUTES
+
+    plans = sorted((REPO / "convert" / "plans").glob("*.toml"))
+    assert plans
+    for path in plans:
+        plan = read_plan(path)
+        assert plan.minutes <= 9.5 and plan.data == ".carry/fer2013-train.npz", path
+        assert sum(len(s.runs) for s in plan.stages) <= 8 and GRACE_MINUTES > 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DEVICE_VENV / "bin" / "python").is_file(),
+                    reason="no .venv-device (made by .ci/run) to stand in for the GPU machine")
+def test_plan_trains_on_jax_without_keras_installed_and_converts_back_here(tmp_path):
+    pytest.importorskip("keras")
+    import keras
+
+    from convert import convert_tflite, run_plan
+
+    data = write_folder(tmp_path / "fer", per_class=24, test_per_class=6)
+    carry = tmp_path / "carry"
+    carry.mkdir()
+    save_npz(load_folder(data, splits=("train",)), carry / "train.npz", root=data)
+    (carry / "whl").symlink_to(DEVICE_VENV / "whl")
+    common = "--widths 8,16 --batch 16 --lr 0.01 --val-fraction 0.15 --epochs 100000 --split-seed 1"
+    (tmp_path / "plan.toml").write_text(
+        f'data = "{carry / "train.npz"}"\n'
+        f'[[stages]]\nminutes = 1\nruns.a = "{common} --seed 1"\nruns.b = "{common} --seed 2"\n'
+        f'[[stages]]\nminutes = 0.5\nruns.fm = "{common} --seed 3 --init-from {{a}} --teacher {{a}} {{b}} '
+        f'--teacher-mirror --mixup 0.5 --kd-weight 1 --temperature 1"\n')
+    device = subprocess.run(
+        [str(DEVICE_VENV / "bin" / "python"), "-m", "convert.run_plan", str(tmp_path / "plan.toml"),
+         "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "device-runs"), "--carry", str(carry)],
+        cwd=REPO, capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert device.returncode == 0, device.stdout[-3000:] + device.stderr[-3000:]
+    assert "installed keras-3.15.1" in device.stdout  # Keras came from the carried wheels
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["plan.log", "results.tar.00"]
+
+    run_plan.main(["--unpack", str(tmp_path / "out"), "--into", str(tmp_path / "runs")])
+    fm = tmp_path / "runs" / "fm"
+    config = json.loads((fm / "config.json").read_text())
+    assert config["backend"] == "jax" and len(config["teachers"]) == 2 and (fm / "curve.png").is_file()
+    assert "--teacher " + str(tmp_path / "device-runs" / "a" / "best.keras") in config["command"]
+    with (tmp_path / "runs" / "a" / "log.csv").open() as fh:
+        losses = [float(row["loss"]) for row in csv.DictReader(fh)]
+    assert losses[-1] < losses[0]  # it learnt on JAX
+
+    tflite = tmp_path / "fm.tflite"
+    assert convert_tflite.main(["--keras", str(fm / "best.keras"), "--data", str(data), "--out", str(tflite)]) == 0
+    test = load(data).split(("PublicTest", "PrivateTest"))
+    float_probs = keras.models.load_model(fm / "best.keras").predict(test.images[..., None].astype("float32"),
+                                                                    verbose=0)
+    int8_probs = convert_tflite.tflite_predict(tflite, test.images)
+    assert np.abs(float_probs - int8_probs).max() < 0.06  # trained on JAX, loaded and converted on TensorFlow
