@@ -187,9 +187,10 @@ def save_npz(data: FerSet, path: str | Path, root: str | Path | None = None) -> 
             Image.fromarray(data.images[i]).save(buf, format="PNG")
             blobs.append(buf.getvalue())
     offsets = np.cumsum([0] + [len(b) for b in blobs], dtype=np.int64)
-    np.savez(path, files=np.frombuffer(b"".join(blobs), np.uint8), offsets=offsets, labels=data.labels,
-             usage=data.usage.astype(str), paths=np.asarray(data.paths, dtype=str),
-             pixels_sha256=np.asarray(pixels_sha256(data)))
+    # Byte strings, not numpy's 4-byte-per-character unicode: the paths alone would add 4 MB.
+    np.savez(path, files=np.frombuffer(b"".join(blobs), np.uint8), offsets=offsets,
+             labels=data.labels.astype(np.int8), usage=np.char.encode(data.usage.astype(str)),
+             paths=np.char.encode(np.asarray(data.paths, dtype=str)), pixels_sha256=np.asarray(pixels_sha256(data)))
 
 
 def load_npz(path: str | Path, progress: bool = False) -> FerSet:
@@ -204,9 +205,10 @@ def load_npz(path: str | Path, progress: bool = False) -> FerSet:
     except (OSError, ValueError, KeyError) as exc:
         raise DatasetError(f"{path} is not a packed FER2013 file ({exc.__class__.__name__}); "
                            "make it again with python -m convert.pack_device") from None
+    paths = [p.decode() for p in paths]
     images = np.stack([_decode_jpeg(Path(f"{path}:{paths[i]}"), files[offsets[i]:offsets[i + 1]])
                        for i in range(len(labels))])
-    data = FerSet(images, labels.astype(np.int64), usage, tuple(str(p) for p in paths))
+    data = FerSet(images, labels.astype(np.int64), np.char.decode(usage), tuple(paths))
     if progress:
         print(f"  loaded {len(data)} images from {path}", flush=True)
     if pixels_sha256(data) != expected:

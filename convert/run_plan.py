@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import re
 import shlex
@@ -142,14 +143,16 @@ def run_stage(stage: Stage, plan: Plan, runs_dir: Path, env: dict[str, str], log
         procs[name] = (proc, pump)
     deadline = time.monotonic() + 60 * (stage.minutes + GRACE_MINUTES)
     for name, (proc, pump) in procs.items():
+        killed = False
         try:
             proc.wait(timeout=max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-            print(f"[{name}] killed {GRACE_MINUTES:g} min past its stage; its last checkpoint stays", flush=True)
+            killed = True
+            print(f"[{name}] killed {GRACE_MINUTES:g} min past its stage; its best checkpoint stays", flush=True)
         pump.join()
-        if proc.returncode != 0 or not (runs_dir / name / "best.keras").is_file():
+        if not (runs_dir / name / "best.keras").is_file() or (proc.returncode != 0 and not killed):
             failed.add(name)
             print(f"[{name}] failed (exit {proc.returncode}); see {runs_dir / name / 'train.out'}", flush=True)
 
@@ -191,9 +194,13 @@ def unpack(files_at: Path, into: Path) -> None:
         tar.extractall(into, filter="data")
         names = sorted({m.name.split("/")[0] for m in tar.getmembers()})
     for name in names:
-        if (into / name / "log.csv").is_file():
-            plot_curve(into / name / "log.csv", into / name / "curve.png")
-        print(f"{into / name}: {', '.join(sorted(p.name for p in (into / name).iterdir()))}", flush=True)
+        run = into / name
+        if (run / "log.csv").is_file():
+            plot_curve(run / "log.csv", run / "curve.png")
+        state = json.loads((run / "state.json").read_text()) if (run / "state.json").is_file() else {}
+        kept = "best.keras" if (run / "best.keras").is_file() else "logs only"
+        print(f"{run}: {state.get('epochs_done', 0)} epochs in {state.get('seconds', 0) / 60:.1f} min, best validation "
+              f"{state.get('best_val', 0):.4f} ({kept})", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
