@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tarfile
@@ -118,9 +119,20 @@ def _pump(proc: subprocess.Popen, own: Path, name: str, log: io.TextIOBase, lock
                     print(f"[{name}] {line}", end="", flush=True)
 
 
+class Stopped(Exception):
+    """SIGTERM reached the plan: the device tool's time limit, or someone stopping it."""
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise Stopped
+
+
 def run_stage(stage: Stage, plan: Plan, runs_dir: Path, env: dict[str, str], log: io.TextIOBase,
-              failed: set[str]) -> None:
-    """Start every run of the stage, wait for all; kill any still going GRACE_MINUTES past the stage."""
+              failed: set[str], live: list[subprocess.Popen]) -> None:
+    """Start every run of the stage, wait for all; kill any still going GRACE_MINUTES past the stage.
+
+    Started processes are appended to ``live`` so that a stop from outside can end them.
+    """
     lock = threading.Lock()
     procs: dict[str, tuple[subprocess.Popen, threading.Thread]] = {}
     stage_env = {**env, "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 / len(stage.runs):.2f}"}
@@ -141,6 +153,7 @@ def run_stage(stage: Stage, plan: Plan, runs_dir: Path, env: dict[str, str], log
         pump = threading.Thread(target=_pump, args=(proc, out / "train.out", name, log, lock), daemon=True)
         pump.start()
         procs[name] = (proc, pump)
+        live.append(proc)
     deadline = time.monotonic() + 60 * (stage.minutes + GRACE_MINUTES)
     for name, (proc, pump) in procs.items():
         killed = False
@@ -233,12 +246,24 @@ def main(argv: list[str] | None = None) -> int:
     args.runs.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     failed: set[str] = set()
+    live: list[subprocess.Popen] = []
+    signal.signal(signal.SIGTERM, _stopped)
     with (args.out / "plan.log").open("w") as log:
-        for number, stage in enumerate(plan.stages, start=1):
-            print(f"stage {number}/{len(plan.stages)}: {', '.join(stage.runs)} for {stage.minutes:g} min", flush=True)
-            run_stage(stage, plan, args.runs, env, log, failed)
-            # After every stage, so that a command stopped at the device's limit still returns the earlier ones.
+        try:
+            for number, stage in enumerate(plan.stages, start=1):
+                print(f"stage {number}/{len(plan.stages)}: {', '.join(stage.runs)} for {stage.minutes:g} min",
+                      flush=True)
+                run_stage(stage, plan, args.runs, env, log, failed, live)
+                # After every stage, so that a command stopped later still returns the stages done.
+                pack_results(plan, args.runs, args.out)
+        except Stopped:
+            # The device tool's time limit (SIGTERM): the runs' best checkpoints so far are still worth having.
+            for proc in live:
+                proc.kill()
             parts = pack_results(plan, args.runs, args.out)
+            print(f"stopped from outside: {len(parts)} part(s) of what was done in {args.out}", flush=True)
+            return 124
+    parts = sorted(args.out.glob("results.tar.*"))
     print(f"results: {len(parts)} part(s) in {args.out}; failed: {', '.join(sorted(failed)) or 'none'}", flush=True)
     return 1 if failed else 0
 

@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -137,6 +138,31 @@ def test_a_failed_run_skips_the_runs_that_need_it_and_the_rest_still_comes_back(
     assert "[a] failed (exit 2)" in out and "[b] skipped: a failed" in out and "failed: a, b" in out
     assert "unrecognized arguments: --no-such-flag" in (tmp_path / "runs" / "a" / "train.out").read_text()
     assert "[a] $ " in (tmp_path / "out" / "plan.log").read_text()  # the log comes back
+
+
+@pytest.mark.slow
+def test_a_stop_from_outside_still_packs_the_checkpoints_so_far(tmp_path):
+    pytest.importorskip("keras")
+    import signal
+    import tarfile
+    import time
+
+    data = write_folder(tmp_path / "fer")
+    save_npz(load_folder(data, splits=("train",)), tmp_path / "train.npz", root=data)
+    (tmp_path / "plan.toml").write_text(f'data = "{tmp_path / "train.npz"}"\n[[stages]]\nminutes = 5\n'
+                                        'runs.a = "--widths 8,16 --batch 16 --epochs 100000"\n')
+    plan = subprocess.Popen([sys.executable, "-m", "convert.run_plan", str(tmp_path / "plan.toml"), "--out",
+                             str(tmp_path / "out"), "--runs", str(tmp_path / "runs")], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for _ in range(600):  # until the first checkpoint exists (the device tool's limit can come at any time)
+        if (tmp_path / "runs" / "a" / "best.keras").is_file():
+            break
+        time.sleep(0.2)
+    plan.send_signal(signal.SIGTERM)
+    out, _ = plan.communicate(timeout=60)
+    assert plan.returncode == 124 and "stopped from outside" in out, out
+    with tarfile.open(tmp_path / "out" / "results.tar.00") as tar:
+        assert "a/best.keras" in tar.getnames()
 
 
 def test_the_shipped_plans_are_valid_and_fit_one_device_call():
