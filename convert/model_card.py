@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from pathlib import Path
 
 from convert import ConvertError, run_script
@@ -37,11 +38,31 @@ def _mixup(training: dict) -> str:
     return f", on mixup blends of two faces, weight ~ Beta({alpha:g}, {alpha:g})" if alpha else ""
 
 
+def _schedule(training: dict) -> str:
+    minutes = training.get("minutes")
+    if minutes in (None, "None"):
+        return "warm-up + cosine decay"
+    return f"warm-up + cosine decay over {float(minutes):g} minutes of wall-clock time (`--minutes`)"
+
+
 def _training_commands(training: dict) -> list[str]:
     """The teachers' runs first (a distilled model needs them rebuilt), then this model's run, each once."""
     commands = [c for t in training.get("teachers", []) for c in _training_commands(t)]
     commands.append(training.get("command", "(training command missing)"))
     return list(dict.fromkeys(commands))
+
+
+def _commands(card: dict) -> list[str]:
+    """Every command, in order; runs trained from a packed ``.npz`` (a GPU machine) need it packed first."""
+    training = _training_commands(card.get("training", {}))
+    conversion = card["conversion"]["command"]
+    packed = sorted({arg for c in training for arg in shlex.split(c) if arg.endswith(".npz")})
+    if packed:
+        args = shlex.split(conversion)
+        source = args[args.index("--data") + 1] if "--data" in args else "FER2013"
+        training = [f"python -m convert.pack_device --data {source}  # writes {', '.join(packed)}", *training]
+    evaluations = [ev["command"] for ev in card.get("evaluation", {}).values() if "command" in ev]
+    return [*training, conversion, *evaluations]
 
 
 def render(card: dict) -> str:
@@ -67,7 +88,7 @@ def render(card: dict) -> str:
         f"{training.get('epochs_run', training.get('epochs', '?'))}, validation accuracy "
         f"{_pct(training.get('best_val_accuracy'))} %); batch "
         f"{training.get('batch', '?')}, AdamW (lr {training.get('lr', '?')}, weight decay "
-        f"{training.get('weight_decay', '?')}), warm-up + cosine decay, "
+        f"{training.get('weight_decay', '?')}), {_schedule(training)}, "
         + ("" if labels_unused else f"label smoothing {training.get('label_smoothing', '?')}, ")
         + "flip/rotate/zoom/shift/contrast/brightness/erasing "
         f"augmentation, seed {training.get('seed', '?')}, {training.get('backend', '?')} backend."
@@ -104,9 +125,7 @@ def render(card: dict) -> str:
                   "| class | precision | recall | F1 | test images |", "|---|---|---|---|---|"]
         lines += [f"| {name} | {_pct(c['precision'])} | {_pct(c['recall'])} | {_pct(c['f1'])} | {c['support']} |"
                   for name, c in per_class.items()]
-    lines += ["", "Commands that made it:", "", "```sh", *_training_commands(training), card["conversion"]["command"]]
-    lines += [ev["command"] for ev in (flt, q) if "command" in ev]
-    lines += ["```"]
+    lines += ["", "Commands that made it:", "", "```sh", *_commands(card), "```"]
     return "\n".join(lines)
 
 

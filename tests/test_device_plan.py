@@ -165,6 +165,19 @@ def test_a_stop_from_outside_still_packs_the_checkpoints_so_far(tmp_path):
         assert "a/best.keras" in tar.getnames()
 
 
+def test_card_of_a_model_trained_from_a_packed_file_says_how_to_pack_it():
+    from convert.model_card import render
+
+    card = json.loads((REPO / "models" / "emotion.json").read_text())
+    card["training"] = {**card["training"], "minutes": "3.5", "teachers": [],
+                        "command": "python -m convert.train --data .carry/fer2013-train.npz --minutes 3.5"}
+    text = render(card)
+    assert "cosine decay over 3.5 minutes of wall-clock time (`--minutes`)" in text
+    commands = text.split("```sh\n")[1].splitlines()
+    assert commands[0].startswith("python -m convert.pack_device --data ../shared/data/fer2013  # writes .carry/")
+    assert commands[1] == card["training"]["command"]
+
+
 def test_the_shipped_plans_are_valid_and_fit_one_device_call():
     from convert.run_plan import GRACE_MINUTES
 
