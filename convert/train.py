@@ -27,7 +27,7 @@ from convert.fer_data import load, load_ferplus_votes, stratified_split
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m convert.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="FER2013 folder (train/, test/) or fer2013.csv")
+    p.add_argument("--data", required=True, help="FER2013 folder (train/, test/), fer2013.csv or a packed .npz")
     p.add_argument("--out", required=True, type=Path, help="run folder for checkpoints and logs")
     p.add_argument("--epochs", type=int, default=40, help="epochs (with --minutes: at most this many)")
     p.add_argument("--minutes", type=float,

@@ -98,6 +98,8 @@ def test_minutes_run_stops_on_its_budget_and_resumes_only_with_it(tmp_path):
     data = write_folder(tmp_path / "fer")
     common = ["--data", str(data), "--out", str(tmp_path / "run"), "--batch", "16", "--widths", "8,16",
               "--epochs", "100000"]
+    with pytest.raises(ConvertError, match="--minutes 0.0 must be positive"):
+        train.main(common + ["--minutes", "0"])
     assert train.main(common + ["--minutes", "0.05"]) == 0
     state = json.loads((tmp_path / "run" / "state.json").read_text())
     assert 1 <= state["epochs_done"] < 100000 and state["seconds"] > 0
