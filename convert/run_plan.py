@@ -1,7 +1,8 @@
 """Run a plan of trainings in timed stages, concurrently within a stage; pack the results to bring back.
 
-    python3 -m convert.run_plan convert/plans/h200.toml --out "$OUT"       # on the GPU machine
-    python -m convert.run_plan --unpack FILES_AT --into runs                 # back here
+    python -m convert.run_plan convert/plans/h200.toml --out /tmp/r --rehearse 500   # here, first
+    python3 -m convert.run_plan convert/plans/h200.toml --out "$OUT"                 # on the GPU machine
+    python -m convert.run_plan --unpack FILES_AT --into runs                         # back here
 
 Why: a lent GPU comes with a few minutes of device time, one command at a time, up to 10 minutes
 each, and a few files back. Small CNNs leave one GPU mostly idle, so the runs of a stage share it as
@@ -23,6 +24,7 @@ A plan is TOML::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import os
@@ -101,7 +103,7 @@ def keras_site(carry: Path) -> str | None:
         raise ConvertError(f"Keras is not installed and {carry / 'whl'} holds no wheels: run "
                            "python -m convert.pack_device here and carry .carry")
     site = str((carry / "site").resolve())
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps",
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--upgrade",
                     "--target", site, *wheels], check=True)
     print(f"installed {', '.join(Path(w).name for w in wheels)} into {site}", flush=True)
     return site
@@ -128,16 +130,17 @@ def _stopped(signum: int, frame: object) -> None:
 
 
 def run_stage(stage: Stage, plan: Plan, runs_dir: Path, env: dict[str, str], log: io.TextIOBase,
-              failed: set[str], live: list[subprocess.Popen]) -> None:
+              failed: set[str], live: list[subprocess.Popen], extra: tuple[str, ...] = ()) -> None:
     """Start every run of the stage, wait for all; kill any still going GRACE_MINUTES past the stage.
 
-    Started processes are appended to ``live`` so that a stop from outside can end them.
+    Started processes are appended to ``live`` so that a stop from outside can end them; ``extra``
+    arguments go last on every run's command line (a rehearsal's ``--limit`` and ``--epochs``).
     """
     lock = threading.Lock()
     procs: dict[str, tuple[subprocess.Popen, threading.Thread]] = {}
     stage_env = {**env, "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 / len(stage.runs):.2f}"}
     for name, args in stage.runs.items():
-        missing = [n for n in PLACEHOLDER.findall(args) if n in failed]
+        missing = sorted({n for n in PLACEHOLDER.findall(args) if n in failed})
         if missing:
             print(f"[{name}] skipped: {', '.join(missing)} failed", flush=True)
             failed.add(name)
@@ -145,7 +148,7 @@ def run_stage(stage: Stage, plan: Plan, runs_dir: Path, env: dict[str, str], log
         args = PLACEHOLDER.sub(lambda m: str(runs_dir / m.group(1) / "best.keras"), args)
         out = runs_dir / name
         cmd = [sys.executable, "-m", "convert.train", "--data", plan.data, "--out", str(out),
-               "--minutes", f"{stage.minutes:g}", *shlex.split(args)]
+               "--minutes", f"{stage.minutes:g}", *shlex.split(args), *extra]
         out.mkdir(parents=True, exist_ok=True)
         with lock:
             log.write(f"[{name}] $ {shlex.join(cmd)}\n")
@@ -220,10 +223,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m convert.run_plan", description=__doc__.split("\n\n")[0])
     p.add_argument("plan", type=Path, nargs="?", help="plan .toml (see convert/plans/)")
     p.add_argument("--out", type=Path, help="where the packed results go (on the device: $OUT)")
-    p.add_argument("--runs", type=Path, default=Path("runs"), help="run folders (default runs/)")
+    p.add_argument("--runs", type=Path, help="run folders (default runs/; in a rehearsal OUT/runs)")
     p.add_argument("--carry", type=Path, default=Path(".carry"), help="carried wheels and data (default .carry)")
     p.add_argument("--budget-minutes", type=float, default=9.5,
                    help="refuse a plan longer than this (the device tool stops a command at 10 minutes)")
+    p.add_argument("--rehearse", type=int, metavar="FACES",
+                   help="rehearse the plan here first: every run trains one epoch on FACES faces, so that a "
+                        "mistake in it shows before it costs device minutes")
+    p.add_argument("--data", help="train on this instead of the plan's data (a rehearsal's small set)")
     p.add_argument("--unpack", type=Path, metavar="FILES_AT", help="back here: extract results from this folder")
     p.add_argument("--into", type=Path, default=Path("runs"), help="with --unpack: where the run folders go")
     args = p.parse_args(argv)
@@ -233,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.plan or not args.out:
         raise ConvertError("pass a plan and --out (or --unpack FILES_AT)")
     plan = read_plan(args.plan)
+    if args.data:
+        plan = dataclasses.replace(plan, data=args.data)
+    extra = ("--limit", str(args.rehearse), "--epochs", "1") if args.rehearse else ()
+    args.runs = args.runs or (args.out / "runs" if args.rehearse else Path("runs"))
     if plan.minutes > args.budget_minutes:
         raise ConvertError(f"plan {args.plan} needs {plan.minutes:g} min with {GRACE_MINUTES:g} min of start-up per "
                            f"stage, over --budget-minutes {args.budget_minutes:g}: shorten its stages")
@@ -253,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             for number, stage in enumerate(plan.stages, start=1):
                 print(f"stage {number}/{len(plan.stages)}: {', '.join(stage.runs)} for {stage.minutes:g} min",
                       flush=True)
-                run_stage(stage, plan, args.runs, env, log, failed, live)
+                run_stage(stage, plan, args.runs, env, log, failed, live, extra)
                 # After every stage, so that a command stopped later still returns the stages done.
                 pack_results(plan, args.runs, args.out)
         except Stopped:

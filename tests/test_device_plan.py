@@ -180,6 +180,22 @@ def test_card_of_a_model_trained_from_a_packed_file_says_how_to_pack_it():
     assert commands[1] == card["training"]["command"]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("plan", sorted((REPO / "convert" / "plans").glob("*.toml")), ids=lambda p: p.name)
+def test_the_shipped_plans_rehearse_without_a_mistake(tmp_path, plan):
+    pytest.importorskip("keras")
+    from convert import run_plan
+
+    data = write_folder(tmp_path / "fer")
+    save_npz(load_folder(data, splits=("train",)), tmp_path / "train.npz", root=data)
+    assert run_plan.main([str(plan), "--out", str(tmp_path / "out"), "--rehearse", "64",
+                          "--data", str(tmp_path / "train.npz")]) == 0
+    names = {name for stage in read_plan(plan).stages for name in stage.runs}
+    assert {p.name for p in (tmp_path / "out" / "runs").iterdir()} == names  # a rehearsal keeps out of runs/
+    for name in names:
+        assert json.loads((tmp_path / "out" / "runs" / name / "state.json").read_text())["epochs_done"] == 1
+
+
 def test_the_shipped_plans_are_valid_and_fit_one_device_call():
     from convert.run_plan import GRACE_MINUTES
 
