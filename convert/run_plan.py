@@ -24,7 +24,6 @@ A plan is TOML::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import json
 import os
@@ -37,7 +36,7 @@ import tarfile
 import threading
 import time
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from convert import ConvertError, run_script
@@ -84,6 +83,8 @@ def read_plan(path: Path) -> Plan:
             if unknown:
                 raise ConvertError(f"plan {path}: run {name} names {{{', '.join(sorted(unknown))}}}, which is not "
                                    "a run of an earlier stage")
+            if name in earlier:
+                raise ConvertError(f"plan {path}: run {name} appears in two stages; give each run its own name")
             if "--minutes" in args or "--out" in args or "--data" in args:
                 raise ConvertError(f"plan {path}: run {name} sets --minutes, --out or --data; the plan sets those")
         earlier |= set(stage.runs)
@@ -241,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ConvertError("pass a plan and --out (or --unpack FILES_AT)")
     plan = read_plan(args.plan)
     if args.data:
-        plan = dataclasses.replace(plan, data=args.data)
+        plan = replace(plan, data=args.data)
     extra = ("--limit", str(args.rehearse), "--epochs", "1") if args.rehearse else ()
     args.runs = args.runs or (args.out / "runs" if args.rehearse else Path("runs"))
     if plan.minutes > args.budget_minutes:
