@@ -77,7 +77,9 @@ def read_plan(path: Path) -> Plan:
         raise ConvertError(f"plan {path} is not valid ({exc.__class__.__name__}: {exc}); it needs data and "
                            "[[stages]] with minutes and runs") from None
     earlier: set[str] = set()
-    for stage in plan.stages:
+    for number, stage in enumerate(plan.stages, start=1):
+        if not stage.runs:
+            raise ConvertError(f"plan {path}: stage {number} has no runs; add runs.NAME = \"train arguments\"")
         for name, args in stage.runs.items():
             unknown = set(PLACEHOLDER.findall(args)) - earlier
             if unknown:

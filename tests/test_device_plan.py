@@ -113,6 +113,7 @@ def test_minutes_run_stops_on_its_budget_and_resumes_only_with_it(tmp_path):
     ('data = "d.npz"\n[[stages]]\nruns.a = ""\n', "is not valid (KeyError"),
     ('data = "d.npz"\n[[stages]]\nminutes = 1\nruns.a = ""\n[[stages]]\nminutes = 1\nruns.a = ""\n',
      "run a appears in two stages"),
+    ('data = "d.npz"\n[[stages]]\nminutes = 1\nruns = {}\n', "stage 1 has no runs"),
     ("data = \n", "is not valid (TOMLDecodeError"),
 ])
 def test_bad_plans_are_refused_before_anything_runs(tmp_path, plan, message):
