@@ -106,8 +106,13 @@ def keras_site(carry: Path) -> str | None:
         raise ConvertError(f"Keras is not installed and {carry / 'whl'} holds no wheels: run "
                            "python -m convert.pack_device here and carry .carry")
     site = str((carry / "site").resolve())
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--upgrade",
-                    "--target", site, *wheels], check=True)
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--upgrade",
+                          "--target", site, *wheels], capture_output=True, text=True)
+    if pip.returncode != 0:
+        last = (pip.stderr.strip().splitlines() or ["(no message)"])[-1]
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        raise ConvertError(f"the wheels in {carry / 'whl'} do not install on this Python {version} ({last}); "
+                           f"make them with python -m convert.pack_device --python-version {version}")
     print(f"installed {', '.join(Path(w).name for w in wheels)} into {site}", flush=True)
     return site
 

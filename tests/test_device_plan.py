@@ -210,9 +210,26 @@ def test_the_shipped_plans_are_valid_and_fit_one_device_call():
         assert sum(len(s.runs) for s in plan.stages) <= 8 and GRACE_MINUTES > 0
 
 
+needs_device_venv = pytest.mark.skipif(not (DEVICE_VENV / "bin" / "python").is_file(),
+                                       reason="no .venv-device (made by .ci/run) to stand in for the GPU machine")
+
+
+@needs_device_venv
+def test_wheels_for_another_python_are_a_one_line_error(tmp_path):
+    (tmp_path / "whl").mkdir()
+    (tmp_path / "whl" / "optree-0.20.0-cp399-cp399-manylinux_2_28_x86_64.whl").write_bytes(b"")
+    (tmp_path / "d.npz").write_bytes(b"")
+    (tmp_path / "plan.toml").write_text(f'data = "{tmp_path / "d.npz"}"\n[[stages]]\nminutes = 1\nruns.a = ""\n')
+    device = subprocess.run([str(DEVICE_VENV / "bin" / "python"), "-m", "convert.run_plan", str(tmp_path / "plan.toml"),
+                             "--out", str(tmp_path / "out"), "--carry", str(tmp_path)],
+                            cwd=REPO, capture_output=True, text=True)
+    assert device.returncode == 1 and "Traceback" not in device.stderr
+    assert device.stderr.startswith("error: the wheels in ") and "--python-version 3." in device.stderr
+    assert len(device.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not (DEVICE_VENV / "bin" / "python").is_file(),
-                    reason="no .venv-device (made by .ci/run) to stand in for the GPU machine")
+@needs_device_venv
 def test_plan_trains_on_jax_without_keras_installed_and_converts_back_here(tmp_path):
     pytest.importorskip("keras")
     import keras
