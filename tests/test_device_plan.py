@@ -107,6 +107,24 @@ def test_minutes_run_stops_on_its_budget_and_resumes_only_with_it(tmp_path):
         train.main(common + ["--minutes", "1", "--resume"])
 
 
+def test_a_rehearsal_subsample_does_not_refuse_a_teacher_of_the_whole_set(tmp_path, capsys):
+    pytest.importorskip("keras")
+    from convert import train
+    from convert.model import build_classifier
+
+    teacher = tmp_path / "teacher" / "best.keras"
+    teacher.parent.mkdir()
+    build_classifier([8, 16]).save(teacher)
+    (teacher.parent / "config.json").write_text(json.dumps({"validation_sha256": "of the whole set", "seed": "1"}))
+    data = write_folder(tmp_path / "fer")
+    assert train.main(["--data", str(data), "--out", str(tmp_path / "student"), "--widths", "8,16", "--batch", "16",
+                       "--epochs", "1", "--limit", "40", "--teacher", str(teacher)]) == 0
+    assert "so the teachers' split is not checked" in capsys.readouterr().out
+    with pytest.raises(ConvertError, match="another validation split"):  # without --limit the check holds
+        train.main(["--data", str(data), "--out", str(tmp_path / "student2"), "--widths", "8,16",
+                    "--epochs", "1", "--teacher", str(teacher)])
+
+
 @pytest.mark.parametrize("plan, message", [
     ('data = "d.npz"\n[[stages]]\nminutes = 1\nruns.a = "--teacher {b}"\n', "names {b}, which is not a run of an"),
     ('data = "d.npz"\n[[stages]]\nminutes = 1\nruns.a = "--minutes 3"\n', "sets --minutes, --out or --data"),
