@@ -257,6 +257,12 @@ def main(argv: list[str] | None = None) -> int:
                            f"stage, over --budget-minutes {args.budget_minutes:g}: shorten its stages")
     if not Path(plan.data).is_file():
         raise ConvertError(f"plan data {plan.data} not found: run python -m convert.pack_device and carry .carry")
+    # A later stage's missing classifier would otherwise show only after the earlier stages' minutes are spent.
+    for stage in plan.stages:
+        for name, run_args in stage.runs.items():
+            for file in shlex.split(run_args):
+                if file.endswith(".keras") and not PLACEHOLDER.search(file) and not Path(file).is_file():
+                    raise ConvertError(f"plan {args.plan}: run {name} needs {file}, which is not in this checkout")
     env = dict(os.environ, CONVERT_QUIET="1", PYTHONUNBUFFERED="1")
     site = keras_site(args.carry)
     if site:
