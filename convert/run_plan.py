@@ -93,6 +93,21 @@ def read_plan(path: Path) -> Plan:
     return plan
 
 
+def check_ready(plan: Plan, path: Path, budget_minutes: float) -> None:
+    """What must hold before the first minute is spent: the plan fits, and its inputs are here."""
+    if plan.minutes > budget_minutes:
+        raise ConvertError(f"plan {path} needs {plan.minutes:g} min with {GRACE_MINUTES:g} min of start-up per "
+                           f"stage, over --budget-minutes {budget_minutes:g}: shorten its stages")
+    if not Path(plan.data).is_file():
+        raise ConvertError(f"plan data {plan.data} not found: run python -m convert.pack_device and carry .carry")
+    # A later stage's missing classifier would otherwise show only after the earlier stages' minutes are spent.
+    for stage in plan.stages:
+        for name, args in stage.runs.items():
+            for file in shlex.split(args):
+                if file.endswith(".keras") and not PLACEHOLDER.search(file) and not Path(file).is_file():
+                    raise ConvertError(f"plan {path}: run {name} needs {file}, which is not in this checkout")
+
+
 def keras_site(carry: Path) -> str | None:
     """Install the carried Keras wheels where Keras is missing (the GPU machine); return the folder."""
     try:
@@ -252,17 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = replace(plan, data=args.data)
     extra = ("--limit", str(args.rehearse), "--epochs", "1") if args.rehearse else ()
     args.runs = args.runs or (args.out / "runs" if args.rehearse else Path("runs"))
-    if plan.minutes > args.budget_minutes:
-        raise ConvertError(f"plan {args.plan} needs {plan.minutes:g} min with {GRACE_MINUTES:g} min of start-up per "
-                           f"stage, over --budget-minutes {args.budget_minutes:g}: shorten its stages")
-    if not Path(plan.data).is_file():
-        raise ConvertError(f"plan data {plan.data} not found: run python -m convert.pack_device and carry .carry")
-    # A later stage's missing classifier would otherwise show only after the earlier stages' minutes are spent.
-    for stage in plan.stages:
-        for name, run_args in stage.runs.items():
-            for file in shlex.split(run_args):
-                if file.endswith(".keras") and not PLACEHOLDER.search(file) and not Path(file).is_file():
-                    raise ConvertError(f"plan {args.plan}: run {name} needs {file}, which is not in this checkout")
+    check_ready(plan, args.plan, args.budget_minutes)
     env = dict(os.environ, CONVERT_QUIET="1", PYTHONUNBUFFERED="1")
     site = keras_site(args.carry)
     if site:
