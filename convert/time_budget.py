@@ -43,16 +43,15 @@ class TimeBudget(keras.callbacks.Callback):
         self.budget, self.lr, self.warmup_epochs = minutes * 60.0, lr, warmup_epochs
         self.spent, self.clock = spent, clock
         self.started = 0.0
-        self.last_epoch_seconds = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.started = self.clock()
         self.model.optimizer.learning_rate = budget_lr(epoch, self.spent, self.budget, self.lr, self.warmup_epochs)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.last_epoch_seconds = self.clock() - self.started
-        self.spent += self.last_epoch_seconds
-        if self.spent + self.last_epoch_seconds > self.budget:
+        seconds = self.clock() - self.started
+        self.spent += seconds
+        if self.spent + seconds > self.budget:  # the next epoch, as long as this one, would not fit
             self.model.stop_training = True
 
     @property

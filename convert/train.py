@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from convert import ConvertError, run_script
-from convert.fer_data import load, load_ferplus_votes, stratified_split
+from convert.fer_data import load, load_ferplus_votes, pixels_sha256, stratified_split
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         targets[has_vote] = votes[has_vote]
         print(f"FER+ soft targets for {has_vote.sum()} of {len(data)} images", flush=True)
     train_idx, val_idx = stratified_split(data.labels, args.val_fraction, args.split_seed)
-    validation_sha256 = hashlib.sha256(data.images[val_idx].tobytes()).hexdigest()
+    validation_sha256 = pixels_sha256(data.select(val_idx))
     if args.limit and args.teacher:  # a smoke test or a plan's rehearsal
         print("note: --limit draws a subsample whose validation split is its own, so the teachers' split is not "
               "checked", flush=True)
