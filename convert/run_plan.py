@@ -238,8 +238,11 @@ def unpack(files_at: Path, into: Path) -> None:
             plot_curve(run / "log.csv", run / "curve.png")
         state = json.loads((run / "state.json").read_text()) if (run / "state.json").is_file() else {}
         kept = "best.keras" if (run / "best.keras").is_file() else "logs only"
+        config = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
+        teachers = (f", its teachers together {config['teachers_validation']['together']:.4f}"
+                    if "teachers_validation" in config else "")
         print(f"{run}: {state.get('epochs_done', 0)} epochs in {state.get('seconds', 0) / 60:.1f} min, best validation "
-              f"{state.get('best_val', 0):.4f} ({kept})", flush=True)
+              f"{state.get('best_val', 0):.4f}{teachers} ({kept})", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -90,6 +90,22 @@ def check_teacher_split(teacher: Path, validation_sha256: str, split_seed: int, 
                            f"--val-fraction {config.get('val_fraction')} so it never saw this run's validation faces")
 
 
+def teachers_on_validation(teachers: list, x_val: np.ndarray, labels: np.ndarray, mirror: bool) -> dict:
+    """Validation accuracy of each teacher and of their average, as the student will see them.
+
+    Printed before training starts: a teacher ensemble that is no better than the student's starting
+    point has nothing to teach it, and that is cheaper to see now than after a long run.
+    """
+    def scores(teacher) -> np.ndarray:
+        views = [x_val, x_val[:, :, ::-1]] if mirror else [x_val]
+        return np.mean([teacher.predict(v, batch_size=256, verbose=0) for v in views], axis=0)
+
+    each = [scores(t) for t in teachers]
+    return {"each": [round(float((s.argmax(1) == labels).mean()), 4) for s in each],
+            "together": round(float((np.mean(each, axis=0).argmax(1) == labels).mean()), 4),
+            "mirror": mirror}
+
+
 def plot_curve(log_csv: Path, png: Path) -> None:
     """Loss and accuracy per epoch; skipped where matplotlib is missing (the GPU machine lacks it)."""
     import csv
@@ -181,8 +197,11 @@ def main(argv: list[str] | None = None) -> int:
             classifier.set_weights(keras.models.load_model(args.init_from).get_weights())
             print(f"weights from {args.init_from}", flush=True)
         if args.teacher:
-            model = distillation_model(classifier, [keras.models.load_model(t) for t in args.teacher], args.seed,
-                                       mirror=args.teacher_mirror, mixup=args.mixup)
+            teachers = [keras.models.load_model(t) for t in args.teacher]
+            teachers_val = teachers_on_validation(teachers, x_val, data.labels[val_idx], args.teacher_mirror)
+            print(f"teachers on validation: {', '.join(f'{a:.4f}' for a in teachers_val['each'])}; "
+                  f"their average {teachers_val['together']:.4f}", flush=True)
+            model = distillation_model(classifier, teachers, args.seed, mirror=args.teacher_mirror, mixup=args.mixup)
             loss = DistillationLoss(args.kd_weight, args.temperature, args.label_smoothing)
             metrics = [keras.metrics.MeanMetricWrapper(student_accuracy, name="accuracy")]
             print(f"distilling from {', '.join(map(str, args.teacher))} "
@@ -206,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
              "command": "python -m convert.train " + shlex.join(argv if argv is not None else sys.argv[1:]),
              "params": classifier.count_params(), "backend": keras.backend.backend(),
              "validation_sha256": validation_sha256,
-             "teachers": [teacher_record(t) for t in args.teacher]}, indent=2))
+             "teachers": [teacher_record(t) for t in args.teacher],
+             **({"teachers_validation": teachers_val} if args.teacher else {})}, indent=2))
         print(f"classifier: {classifier.count_params():,} parameters", flush=True)
 
     classifier = model.get_layer("emotion_cnn")

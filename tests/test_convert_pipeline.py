@@ -79,6 +79,8 @@ def test_distillation_trains_the_student_and_leaves_the_teacher_frozen(run):
     [teacher] = json.loads((student / "config.json").read_text())["teachers"]  # the card can rebuild the chain
     assert teacher["sha256"] == hashlib.sha256((out / "best.keras").read_bytes()).hexdigest()
     assert teacher["command"] == json.loads((out / "config.json").read_text())["command"]
+    scored = json.loads((student / "config.json").read_text())["teachers_validation"]
+    assert scored["mirror"] and scored["each"] == [scored["together"]]  # one teacher is its own average
 
 
 def test_teacher_must_not_have_seen_the_validation_faces(run):
@@ -107,13 +109,21 @@ def test_teacher_from_before_the_split_hash_is_checked_by_seed_and_fraction(tmp_
         check_teacher_split(teacher, "any hash", split_seed=1, val_fraction=0.1)
 
 
+def peaked_teachers() -> list:
+    """Two small untrained nets with peaked scores, so that a face and its mirror image score differently."""
+    from convert.model import build_classifier
+
+    teachers = [build_classifier((4, 8)), build_classifier((6, 8), stem_stride=2)]
+    for teacher in teachers:
+        kernel, bias = teacher.get_layer("scores").get_weights()
+        teacher.get_layer("scores").set_weights([kernel * 50, bias])
+    return teachers
+
+
 def test_several_teachers_act_as_their_average():
     from convert.model import build_classifier, distillation_model
 
-    teachers = [build_classifier((4, 8)), build_classifier((6, 8), stem_stride=2)]
-    for teacher in teachers:  # peaked scores, so that a face and its mirror image score differently
-        kernel, bias = teacher.get_layer("scores").get_weights()
-        teacher.get_layer("scores").set_weights([kernel * 50, bias])
+    teachers = peaked_teachers()
     wrapper = distillation_model(build_classifier((4, 8)), teachers, seed=0)
     faces = np.random.default_rng(1).integers(0, 256, (5, 48, 48, 1)).astype("float32")
     out = wrapper.predict(faces, verbose=0)  # inference: no augmentation, so the teachers see these faces
@@ -123,6 +133,27 @@ def test_several_teachers_act_as_their_average():
     views = [t.predict(f, verbose=0) for t in teachers for f in (faces, faces[:, :, ::-1])]
     assert np.allclose(mirrored[:, 7:], np.mean(views, axis=0), atol=1e-5)  # each teacher, face and mirror image
     assert not np.allclose(mirrored[:, 7:], expected, atol=1e-3)
+
+
+def test_teachers_are_scored_on_validation_as_the_student_will_see_them():
+    from convert.model import build_classifier, distillation_model
+    from convert.train import teachers_on_validation
+
+    teachers = peaked_teachers()
+    rng = np.random.default_rng(2)
+    faces = rng.integers(0, 256, (40, 48, 48, 1)).astype("float32")
+    labels = rng.integers(0, 7, 40)
+
+    def accuracy(group: list, mirror: bool) -> float:  # the targets the distillation wrapper gives the student
+        wrapper = distillation_model(build_classifier((4, 8)), group, seed=0, mirror=mirror)
+        return round(float((wrapper.predict(faces, verbose=0)[:, 7:].argmax(1) == labels).mean()), 4)
+
+    for mirror in (False, True):
+        report = teachers_on_validation(teachers, faces, labels, mirror)
+        assert report["each"] == [accuracy([t], mirror) for t in teachers]
+        assert report["together"] == accuracy(teachers, mirror)
+    together = np.mean([t.predict(faces, verbose=0) for t in teachers], axis=0).argmax(1)
+    assert teachers_on_validation(teachers, faces, together, mirror=False)["together"] == 1.0
 
 
 def test_mixup_blends_each_face_with_its_neighbour_only_in_training():

@@ -257,7 +257,7 @@ def test_wheels_for_another_python_are_a_one_line_error(tmp_path):
 
 @pytest.mark.slow
 @needs_device_venv
-def test_plan_trains_on_jax_without_keras_installed_and_converts_back_here(tmp_path):
+def test_plan_trains_on_jax_without_keras_installed_and_converts_back_here(tmp_path, capsys):
     pytest.importorskip("keras")
     import keras
 
@@ -286,6 +286,9 @@ def test_plan_trains_on_jax_without_keras_installed_and_converts_back_here(tmp_p
     run_plan.main(["--unpack", str(tmp_path / "out"), "--into", str(tmp_path / "runs")])
     fm = tmp_path / "runs" / "fm"
     config = json.loads((fm / "config.json").read_text())
+    together = config["teachers_validation"]["together"]  # scored under JAX before the student trained
+    [summary] = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"{fm}:")]
+    assert f"teachers together {together:.4f}" in summary
     assert config["backend"] == "jax" and len(config["teachers"]) == 2 and (fm / "curve.png").is_file()
     assert "--teacher " + str(tmp_path / "device-runs" / "a" / "best.keras") in config["command"]
     with (tmp_path / "runs" / "a" / "log.csv").open() as fh:
