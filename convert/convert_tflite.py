@@ -156,10 +156,10 @@ def main(argv: list[str] | None = None) -> int:
                 "for the secondary metric. Images are not shipped.",
     }
     card_path = args.out.with_suffix(".json")
-    if card_path.is_file():  # keep an earlier evaluation only if it measured this very file
+    if card_path.is_file():  # keep an earlier evaluation and prior fit only if they measured this very file
         old = json.loads(card_path.read_text())
-        if old.get("sha256") == card["sha256"] and "evaluation" in old:
-            card["evaluation"] = old["evaluation"]
+        if old.get("sha256") == card["sha256"]:
+            card.update({key: old[key] for key in ("prior_correction", "evaluation") if key in old})
     card_path.write_text(json.dumps(card, indent=2) + "\n")
     print(f"wrote {card_path}", flush=True)
     return 0

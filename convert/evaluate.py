@@ -4,9 +4,11 @@
         --ferplus ../shared/data/ferplus/votes.csv --out runs/eval --card models/emotion.json
 
 Reports accuracy on PublicTest, PrivateTest and both; the same without the test images that
-have a byte-identical twin in train (the known leakage); FER+ majority-vote accuracy; per-class
-precision/recall/F1; a confusion-matrix PNG; size; and, for .tflite, latency per face with
-one thread. ``--card`` writes the results into the model card under ``evaluation.<kind>``.
+have a byte-identical twin in train (the known leakage); FER+ majority-vote accuracy; macro-F1,
+balanced accuracy and per-class precision/recall/F1; the same with the prior correction of the
+card (``convert.fit_prior``), which is what the app shows; a confusion-matrix PNG; size; and,
+for .tflite, latency per face with one thread. ``--card`` writes the results into the model card
+under ``evaluation.<kind>``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from convert.fer_data import (
     load,
     load_ferplus_votes,
 )
+from edge_emojify.emotion import correct_for_prior
 from edge_emojify.labels import EMOTIONS, NUM_CLASSES
 
 
@@ -72,6 +75,15 @@ def per_class(m: np.ndarray) -> dict[str, dict[str, float]]:
         out[name] = {"precision": round(float(precision), 4), "recall": round(float(recall), 4),
                      "f1": round(float(f1), 4), "support": int(m[i].sum())}
     return out
+
+
+def scores_summary(labels: np.ndarray, pred: np.ndarray) -> dict:
+    """Accuracy, macro-F1, balanced accuracy and per-class recall: the figures that show weak classes."""
+    classes = per_class(confusion(labels, pred))
+    recall = {name: c["recall"] for name, c in classes.items()}
+    return {"accuracy": round(float((pred == labels).mean()), 4),
+            "macro_f1": round(float(np.mean([c["f1"] for c in classes.values()])), 4),
+            "balanced_accuracy": round(float(np.mean(list(recall.values()))), 4), "recall": recall}
 
 
 def plot_confusion(m: np.ndarray, title: str, png: Path) -> None:
@@ -123,6 +135,15 @@ def accuracy(pred: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> float:
     return round(float((pred[mask] == labels[mask]).mean()), 4) if mask.any() else float("nan")
 
 
+def _prior_correction(args: argparse.Namespace) -> dict | None:
+    """The card's fitted prior correction (``--card``, else the card beside the model), if it has one."""
+    path = args.card or args.model.with_suffix(".json")
+    if not path.is_file():
+        return None
+    correction = json.loads(path.read_text()).get("prior_correction") or {}
+    return correction if correction.get("tau") else None
+
+
 def evaluate(args: argparse.Namespace) -> dict:
     if not args.model.is_file():
         raise DatasetError(f"model {args.model} does not exist; train and convert one first")
@@ -154,6 +175,14 @@ def evaluate(args: argparse.Namespace) -> dict:
         result["ferplus_majority_accuracy"] = {
             name: accuracy(pred, majority, m & has) for name, m in splits.items()}
         result["ferplus_majority_images"] = int(has.sum())
+    overall = scores_summary(test.labels, pred)
+    result["macro_f1"], result["balanced_accuracy"] = overall["macro_f1"], overall["balanced_accuracy"]
+    correction = _prior_correction(args)
+    if correction:
+        # What the app shows: the same scores divided by prior ** tau (the card's, fitted on validation).
+        corrected = correct_for_prior(probs, correction["prior"], correction["tau"]).argmax(1)
+        result["prior_correction"] = {"tau": correction["tau"], **scores_summary(test.labels, corrected),
+                                      "accuracy": {n: accuracy(corrected, test.labels, m) for n, m in splits.items()}}
     m = confusion(test.labels, pred)
     result["per_class"] = per_class(m)
     result["confusion_matrix"] = m.tolist()
@@ -178,7 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     out_json.write_text(json.dumps(result, indent=2) + "\n")
     acc = result["accuracy"]
     print(f"{kind}: PublicTest {acc['PublicTest']:.4f}  PrivateTest {acc['PrivateTest']:.4f}  "
-          f"all {acc['all']:.4f}", flush=True)
+          f"all {acc['all']:.4f}  macro-F1 {result['macro_f1']:.4f}", flush=True)
+    if "prior_correction" in result:
+        pc = result["prior_correction"]
+        print(f"{kind} with the card's prior correction (tau {pc['tau']}): PrivateTest "
+              f"{pc['accuracy']['PrivateTest']:.4f}  all {pc['accuracy']['all']:.4f}  macro-F1 {pc['macro_f1']:.4f}  "
+              "recall " + " ".join(f"{n} {r:.2f}" for n, r in pc["recall"].items()), flush=True)
     if "latency_per_face" in result:
         lat = result["latency_per_face"]
         print(f"latency per face: p50 {lat['p50_ms']} ms, p95 {lat['p95_ms']} ms ({lat['runtime']}, 1 thread)")

@@ -62,7 +62,8 @@ def _commands(card: dict) -> list[str]:
         source = args[args.index("--data") + 1] if "--data" in args else "FER2013"
         training = [f"python -m convert.pack_device --data {source}  # writes {', '.join(packed)}", *training]
     evaluations = [ev["command"] for ev in card.get("evaluation", {}).values() if "command" in ev]
-    return [*training, conversion, *evaluations]
+    fit = [card["prior_correction"]["command"]] if card.get("prior_correction") else []
+    return [*training, conversion, *fit, *evaluations]
 
 
 def render(card: dict) -> str:
@@ -125,8 +126,40 @@ def render(card: dict) -> str:
                   "| class | precision | recall | F1 | test images |", "|---|---|---|---|---|"]
         lines += [f"| {name} | {_pct(c['precision'])} | {_pct(c['recall'])} | {_pct(c['f1'])} | {c['support']} |"
                   for name, c in per_class.items()]
+    lines += _prior_correction(card)
     lines += ["", "Commands that made it:", "", "```sh", *_commands(card), "```"]
     return "\n".join(lines)
+
+
+METRIC_NAMES = {"macro_f1": "macro-F1", "balanced_accuracy": "balanced accuracy"}
+
+
+def _prior_correction(card: dict) -> list[str]:
+    """What the mirror applies on top of the scores, where it was chosen, and what it does on test."""
+    pc = card.get("prior_correction")
+    if not pc:
+        return ["", "No prior correction is fitted: the mirror shows the model's scores as they are (tau 0)."]
+    val = pc["validation"]
+    lines = ["", f"**Prior correction (the mirror applies it)**: scores divided by the training class frequencies "
+             f"to the power tau = {pc['tau']:g}, chosen to maximise {METRIC_NAMES[pc['metric']]} on "
+             f"{pc['fitted_on']} (validation: accuracy {_pct(val['without']['accuracy'])} → "
+             f"{_pct(val['with']['accuracy'])} %, macro-F1 {_pct(val['without']['macro_f1'])} → "
+             f"{_pct(val['with']['macro_f1'])} %). `emotion.prior_correction = false` turns it off."]
+    rows = [(kind, ev) for kind, ev in card.get("evaluation", {}).items() if "macro_f1" in ev]
+    if rows:
+        names = card["labels"]
+        lines += ["", "Test split (both halves), without and with it:", "",
+                  "| model | prior correction | accuracy | macro-F1 | " + " | ".join(names) + " |",
+                  "|---|---|---|---|" + "---|" * len(names)]
+        for kind, ev in rows:
+            without = {"accuracy": ev["accuracy"]["all"], "macro_f1": ev["macro_f1"],
+                       "recall": {n: c["recall"] for n, c in ev["per_class"].items()}}
+            for label, figures in (("none", without), (f"tau {pc['tau']:g}", ev.get("prior_correction"))):
+                if figures:
+                    acc = figures["accuracy"]["all"] if isinstance(figures["accuracy"], dict) else figures["accuracy"]
+                    lines.append(f"| {kind} | {label} | {_pct(acc)} | {_pct(figures['macro_f1'])} | "
+                                 + " | ".join(_pct(figures["recall"][n]) for n in names) + " |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,16 +71,34 @@ class EmotionConfig:
     model: str = _opt("", "emotion .tflite (empty = the shipped models/emotion.tflite); its .json "
                       "card must sit beside it")
     threads: int = _opt(1, "TFLite interpreter threads", lo=1, hi=8)
+    prior_correction: bool = _opt(True, "divide the scores by the training class frequencies to the power "
+                                  "tau fitted in the model card, so rare emotions (disgust, fear) can win")
 
 
 @dataclass(frozen=True)
 class TrackingConfig:
-    smoothing: float = _opt(0.25, "weight of the newest scores in the running average (1 = no "
-                            "smoothing)", lo=0.01, hi=1.0)
-    hysteresis: float = _opt(0.12, "how much a new label must beat the current one before the emoji "
-                             "changes", lo=0.0, hi=1.0)
     match_iou: float = _opt(0.2, "overlap needed to keep a face's identity between frames", lo=0.0, hi=1.0)
-    max_missed: int = _opt(8, "frames a face may go undetected before its track ends", lo=0, hi=300)
+    expire_seconds: float = _opt(0.4, "seconds a face may go undetected before its track (and emoji) ends",
+                                 lo=0.0, hi=30.0)
+
+
+@dataclass(frozen=True)
+class DecisionConfig:
+    """How a face's scores become its emoji (edge_emojify.decision); the defaults were chosen with
+    ``python -m convert.bench_steady --tune`` on validation faces, at 10 and 30 fps."""
+
+    smoothing_seconds: float = _opt(0.25, "time constant of the running average of each face's scores "
+                                    "(0 = none)", lo=0.0, hi=10.0)
+    hysteresis: float = _opt(0.1, "how far (smoothed score) a new emotion must lead the shown one before "
+                             "it may take over", lo=0.0, hi=1.0)
+    dwell_seconds: float = _opt(0.45, "how long a new emotion, or unsure, must hold before the emoji "
+                                "changes", lo=0.0, hi=10.0)
+    unsure_below: float = _opt(0.3, "a face is unsure while its smoothed top score is under this",
+                               lo=0.0, hi=1.0)
+    unsure_margin: float = _opt(0.0, "a face is unsure while its top score leads the second by less than "
+                                "this", lo=0.0, hi=1.0)
+    unsure_face: str = _opt("thinking", "what an unsure face shows: the thinking emoji, the neutral one, "
+                            "or keep the last emotion", ("thinking", "neutral", "keep"))
 
 
 @dataclass(frozen=True)
@@ -118,6 +136,7 @@ class Config:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     emotion: EmotionConfig = field(default_factory=EmotionConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
     button: ButtonConfig = field(default_factory=ButtonConfig)
     snapshots: SnapshotConfig = field(default_factory=SnapshotConfig)
@@ -129,6 +148,15 @@ class Config:
     @property
     def emotion_model(self) -> Path:
         return Path(self.emotion.model) if self.emotion.model else _default_models_dir() / "emotion.tflite"
+
+
+# Keys of earlier releases: refused with the name of the key that replaced them, never silently ignored.
+RENAMED = {
+    ("tracking", "smoothing"): "[decision].smoothing_seconds (a time constant in seconds, so the emoji "
+                               "reacts alike at any frame rate)",
+    ("tracking", "hysteresis"): "[decision].hysteresis",
+    ("tracking", "max_missed"): "[tracking].expire_seconds (seconds instead of frames)",
+}
 
 
 def _sections() -> dict[str, type]:
@@ -173,6 +201,8 @@ def from_dict(data: dict[str, Any], origin: str = "config") -> Config:
         hints = typing.get_type_hints(cls)
         values = {}
         for key, value in table.items():
+            if (name, key) in RENAMED:
+                raise UserError(f"{origin}: [{name}].{key} was renamed; use {RENAMED[name, key]}")
             if key not in fields:
                 raise UserError(f"{origin}: unknown key [{name}].{key}; allowed: {', '.join(fields)}")
             values[key] = _check_value(f"{origin}: [{name}].{key}", fields[key], hints[key], value)

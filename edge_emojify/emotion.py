@@ -29,6 +29,8 @@ class ModelCard:
     input_size: int
     margin: float  # crop side = face box side × (1 + margin)
     align: bool  # rotate the crop so the eyes are level
+    prior: tuple[float, ...] = ()  # class frequencies of the training data, in label order
+    tau: float = 0.0  # prior correction strength fitted on validation (0 = none; cards without it)
 
     @classmethod
     def load(cls, path: Path) -> ModelCard:
@@ -38,15 +40,34 @@ class ModelCard:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             crop = data["crop"]
+            correction = data.get("prior_correction") or {}
             card = cls(tuple(data["labels"]), int(data["input"]["size"]), float(crop["margin"]),
-                       bool(crop["align_eyes"]))
+                       bool(crop["align_eyes"]), tuple(float(p) for p in correction.get("prior", ())),
+                       float(correction.get("tau", 0.0)))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UserError(f"model card {path} is unreadable ({exc.__class__.__name__}: {exc}); "
                             "rebuild it with convert/") from None
         if card.labels != EMOTIONS:
             raise UserError(f"model card {path} lists labels {list(card.labels)}; the app needs "
                             f"{list(EMOTIONS)} in that order: retrain or fix the card")
+        if card.tau and (len(card.prior) != len(card.labels) or min(card.prior) <= 0):
+            raise UserError(f"model card {path} has prior_correction.tau but no positive prior for each of "
+                            f"its {len(card.labels)} labels; refit it with python -m convert.fit_prior")
         return card
+
+
+def correct_for_prior(probs: np.ndarray, prior: np.ndarray | tuple[float, ...], tau: float) -> np.ndarray:
+    """Probabilities divided by ``prior ** tau`` and renormalised (post-hoc logit adjustment).
+
+    A classifier trained on FER2013 has its class frequencies baked into its scores (happy is 25 %
+    of the faces, disgust 1.5 %), so rare expressions rarely win; ``tau`` is fitted on validation
+    by ``convert.fit_prior`` and recorded in the model card. ``tau = 0`` changes nothing.
+    """
+    probs = np.asarray(probs, np.float32)
+    if not tau:
+        return probs
+    adjusted = probs / np.asarray(prior, np.float32) ** np.float32(tau)
+    return adjusted / np.maximum(adjusted.sum(axis=-1, keepdims=True), 1e-12)
 
 
 def crop_face(gray: np.ndarray, face: Face, size: int, margin: float, align: bool,
@@ -81,8 +102,9 @@ def crop_face(gray: np.ndarray, face: Face, size: int, margin: float, align: boo
 class EmotionModel:
     """Scores faces with the int8 (or float) TFLite emotion model described by its card."""
 
-    def __init__(self, model_path: Path, threads: int = 1) -> None:
+    def __init__(self, model_path: Path, threads: int = 1, prior_correction: bool = True) -> None:
         self.card = ModelCard.load(model_path.with_suffix(".json"))
+        self.tau = self.card.tau if prior_correction else 0.0
         self.interpreter = load_interpreter(model_path, threads, "emotion model")
         inp = self.interpreter.get_input_details()[0]
         out = self.interpreter.get_output_details()[0]
@@ -128,7 +150,7 @@ class EmotionModel:
         return self.interpreter.get_tensor(self._output["index"]).copy()
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
-        """Probabilities ``(N, 7)`` for raw uint8 crops ``(N, size, size)``."""
+        """Probabilities ``(N, 7)`` for raw uint8 crops ``(N, size, size)``, prior-corrected as configured."""
         if crops.ndim != 3 or crops.shape[1:] != (self.card.input_size,) * 2:
             raise ValueError(f"crops must be (N, {self.card.input_size}, {self.card.input_size}), "
                              f"got {crops.shape}")
@@ -139,7 +161,7 @@ class EmotionModel:
             y = self._invoke(x)
         else:
             y = np.concatenate([self._invoke(x[i:i + 1]) for i in range(len(x))])
-        return self._dequantise(y)
+        return correct_for_prior(self._dequantise(y), self.card.prior, self.tau)
 
     def predict(self, gray: np.ndarray, faces: list[Face], gray_scale: float = 1.0) -> np.ndarray:
         """Probabilities ``(len(faces), 7)`` for the faces of one frame."""

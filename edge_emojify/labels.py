@@ -9,6 +9,8 @@ from __future__ import annotations
 
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 NUM_CLASSES = len(EMOTIONS)
+NEUTRAL = "neutral"
+UNSURE = "unsure"  # shown instead of an emotion when the decision is not sure enough (edge_emojify.decision)
 
 # Emoji shown for each class; the artwork script renders these code points from Noto Color Emoji.
 EMOJI_CODEPOINTS: dict[str, str] = {
@@ -20,4 +22,5 @@ EMOJI_CODEPOINTS: dict[str, str] = {
     "surprise": "\U0001f62e",  # face with open mouth
     "neutral": "\U0001f610",  # neutral face
     "noface": "\U0001f440",  # eyes: the idle screen
+    "unsure": "\U0001f914",  # thinking face: the decision is not sure enough to name an emotion
 }

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge_emojify.config import Config
+from edge_emojify.decision import Decider
 from edge_emojify.detection.detector import BlazeFaceDetector, FaceDetector
 from edge_emojify.emotion import EmotionModel
 from edge_emojify.errors import UserError
@@ -69,7 +70,9 @@ class Pipeline:
         t1 = time.perf_counter()
         scores = self.emotion.predict(frame.gray, faces, frame.scale)
         t2 = time.perf_counter()
-        tracks = self.tracker.update(faces, scores)
+        if frame.cut:
+            self.tracker.reset()
+        tracks = self.tracker.update(faces, scores, frame.timestamp)
         t3 = time.perf_counter()
         self.stage_ms = {"detect": (t1 - t0) * 1e3, "emotion": (t2 - t1) * 1e3, "track": (t3 - t2) * 1e3}
         return tracks
@@ -82,5 +85,5 @@ def build_pipeline(cfg: Config) -> Pipeline:
     except ValueError as exc:
         raise UserError(f"face detector in {cfg.models_dir} does not match BlazeFace ({exc}); "
                         "re-extract it with python -m convert.extract_detector") from None
-    emotion = EmotionModel(cfg.emotion_model, cfg.emotion.threads)
-    return Pipeline(detector, emotion, Tracker(cfg.tracking))
+    emotion = EmotionModel(cfg.emotion_model, cfg.emotion.threads, cfg.emotion.prior_correction)
+    return Pipeline(detector, emotion, Tracker(cfg.tracking, Decider(cfg.decision)))

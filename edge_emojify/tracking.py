@@ -1,10 +1,10 @@
-"""Identity across frames, smoothed scores and a label that only changes with hysteresis.
+"""Identity across frames: which face in this frame is which face of the last one.
 
-A per-frame classifier flips between neighbouring classes on a face that has not changed; the
-screen would flicker. Each track keeps an exponential moving average of its scores, and its
-label moves to a new class only when that class beats the current one by ``hysteresis``.
-A face that goes undetected for a few frames keeps its track (and its emoji) so a single
-missed detection does not make the emoji blink.
+Each track carries its face's :class:`~edge_emojify.types.Verdict`, updated by the
+:class:`~edge_emojify.decision.Decider` with the frame's timestamp (what the face shows is
+decided there). A face that goes undetected keeps its track, and its emoji, for
+``expire_seconds`` of frame time, so a missed detection does not make the emoji blink, and a
+Pi at 10 fps keeps a face as long as a desktop at 30 fps.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge_emojify.config import TrackingConfig
+from edge_emojify.decision import Decider
 from edge_emojify.detection.detector import iou
 from edge_emojify.types import Face, Track
 
@@ -33,8 +34,9 @@ def _similarity(track_face: Face, face: Face, match_iou: float) -> float:
 class Tracker:
     """Turns each frame's faces and scores into tracks with stable ids and labels."""
 
-    def __init__(self, cfg: TrackingConfig) -> None:
+    def __init__(self, cfg: TrackingConfig, decider: Decider) -> None:
         self.cfg = cfg
+        self.decider = decider
         self._tracks: list[Track] = []
         self._next_id = 1
 
@@ -42,37 +44,31 @@ class Tracker:
     def tracks(self) -> list[Track]:
         return list(self._tracks)
 
-    def _relabel(self, label: int, scores: np.ndarray) -> int:
-        best = int(np.argmax(scores))
-        if best != label and scores[best] - scores[label] > self.cfg.hysteresis:
-            return best
-        return label
+    def update(self, faces: list[Face], scores: np.ndarray, timestamp: float) -> list[Track]:
+        """Match this frame's faces to tracks; returns the live tracks, largest face first.
 
-    def update(self, faces: list[Face], scores: np.ndarray) -> list[Track]:
-        """Match this frame's faces to tracks; returns the live tracks, largest face first."""
+        ``timestamp`` is the frame's time in seconds (camera or media time, not processing time).
+        """
         pairs = sorted(((_similarity(t.face, f, self.cfg.match_iou), ti, fi)
                         for ti, t in enumerate(self._tracks) for fi, f in enumerate(faces)), reverse=True)
         used_tracks: set[int] = set()
         used_faces: set[int] = set()
         updated: list[Track] = []
-        alpha = self.cfg.smoothing
         for sim, ti, fi in pairs:
             if sim <= 0 or ti in used_tracks or fi in used_faces:
                 continue
             used_tracks.add(ti)
             used_faces.add(fi)
             old = self._tracks[ti]
-            smoothed = (1 - alpha) * old.scores + alpha * scores[fi]
-            updated.append(Track(old.track_id, faces[fi], smoothed, self._relabel(old.label, smoothed),
-                                 old.age + 1, 0))
+            verdict = self.decider.update(old.verdict, scores[fi], timestamp)
+            updated.append(Track(old.track_id, faces[fi], verdict, old.age + 1, 0, timestamp))
         for ti, old in enumerate(self._tracks):
-            if ti not in used_tracks and old.missed < self.cfg.max_missed:
-                updated.append(Track(old.track_id, old.face, old.scores, old.label, old.age + 1,
-                                     old.missed + 1))
+            if ti not in used_tracks and timestamp - old.seen <= self.cfg.expire_seconds + 1e-9:
+                updated.append(Track(old.track_id, old.face, old.verdict, old.age + 1, old.missed + 1, old.seen))
         for fi, face in enumerate(faces):
             if fi not in used_faces:
-                s = np.asarray(scores[fi], np.float32)
-                updated.append(Track(self._next_id, face, s, int(np.argmax(s)), 1, 0))
+                verdict = self.decider.start(scores[fi], timestamp)
+                updated.append(Track(self._next_id, face, verdict, 1, 0, timestamp))
                 self._next_id += 1
         updated.sort(key=lambda t: t.face.width * t.face.height, reverse=True)
         self._tracks = updated

@@ -1,4 +1,4 @@
-"""Plain value types that flow one way through the pipeline: Frame → Face → Track.
+"""Plain value types that flow one way through the pipeline: Frame → Face → Verdict → Track.
 
 They are frozen so no stage can change what an earlier stage produced; numpy arrays inside
 are treated as read-only by convention.
@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from edge_emojify.labels import EMOTIONS
 
 
 @dataclass(frozen=True)
@@ -21,9 +23,10 @@ class Frame:
 
     image: np.ndarray  # (H, W, 3) uint8 BGR
     gray: np.ndarray  # (h, w) uint8
-    timestamp: float  # seconds, monotonic
+    timestamp: float  # seconds: camera time, or the position in a file (never processing time)
     index: int = 0
     scale: float = 1.0
+    cut: bool = False  # a new scene (another photo, a video restarting): faces do not carry over
 
 
 @dataclass(frozen=True)
@@ -58,16 +61,49 @@ class Face:
 
 
 @dataclass(frozen=True)
-class Track:
-    """A face followed across frames, with smoothed class scores and a stable label."""
+class Verdict:
+    """The decision state of one face after its latest frame."""
 
-    track_id: int
-    face: Face
+    label: str  # what is shown: an EMOTIONS name or UNSURE
     scores: np.ndarray  # (7,) smoothed probabilities in EMOTIONS order
-    label: int  # index into EMOTIONS, changed only with hysteresis
-    age: int  # frames since the track started
-    missed: int = 0  # consecutive frames without a matching detection
+    wanted: str  # what the evidence asks to show now; replaces ``label`` after dwelling
+    since: float  # timestamp from which ``wanted`` has been asked for without a break
+    time: float  # timestamp of the latest scores
+    why: str  # the reason for ``wanted``, for the debug screen
 
     @property
     def confidence(self) -> float:
-        return float(self.scores[self.label])
+        """The smoothed score of the shown emotion, or of the leading one while unsure."""
+        index = EMOTIONS.index(self.label) if self.label in EMOTIONS else int(np.argmax(self.scores))
+        return float(self.scores[index])
+
+    @property
+    def leader(self) -> str:
+        """The emotion with the highest smoothed score (what an unsure face would guess)."""
+        return EMOTIONS[int(np.argmax(self.scores))]
+
+
+@dataclass(frozen=True)
+class Track:
+    """A face followed across frames, with what it shows (its verdict) and when it was last seen."""
+
+    track_id: int
+    face: Face
+    verdict: Verdict
+    age: int  # frames since the track started
+    missed: int = 0  # consecutive frames without a matching detection
+    seen: float = 0.0  # timestamp of the last frame the face was detected in
+
+    @property
+    def label(self) -> str:
+        """What the face shows: an emotion name, or ``unsure``."""
+        return self.verdict.label
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Smoothed probabilities in EMOTIONS order."""
+        return self.verdict.scores
+
+    @property
+    def confidence(self) -> float:
+        return self.verdict.confidence

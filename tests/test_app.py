@@ -15,12 +15,13 @@ import cv2
 import numpy as np
 import pytest
 from fakes import FlakySource, RecordingSink
-from photos import astronaut, hopper
+from photos import ASTRONAUT_BOX, HOPPER_BOX, astronaut, hopper
 
 from edge_emojify.app import App
 from edge_emojify.config import ButtonConfig, Config, DisplayConfig, SourceConfig
 from edge_emojify.controls import HOLD, NEXT
 from edge_emojify.notify import Notifier
+from edge_emojify.sources.synthetic import head_crop
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = [cv2.resize(hopper(), (320, 376)), cv2.resize(astronaut(), (320, 320))]
@@ -260,3 +261,23 @@ def test_real_pipeline_keeps_identities_on_moving_faces():
     seen = {i for ids in ids_per_frame for i in ids}
     assert sum(len(ids) == 2 for ids in ids_per_frame) > 90  # both faces followed nearly always
     assert len(seen) <= 3  # the same two identities throughout (at most one re-acquired)
+
+
+def test_a_new_scene_starts_new_faces_that_show_their_own_emotion_at_once():
+    """A folder of photos: no face, and no emoji, carries over from the photo before."""
+    from edge_emojify.pipeline import build_pipeline
+    from edge_emojify.sources.base import frame_from_bgr
+
+    # Both heads cropped alike, so the two faces sit on the same spot and would match as one track.
+    first, second = (cv2.resize(head_crop(img, box, 0.6), (400, 400)) for img, box in
+                     ((hopper(), HOPPER_BOX), (astronaut(), ASTRONAUT_BOX)))
+    pipelines = build_pipeline(Config()), build_pipeline(Config())
+    for pipeline in pipelines:
+        for i in range(10):
+            (kept,) = pipeline.process(frame_from_bgr(first, i, 640, timestamp=i / 30))
+    (alone,) = build_pipeline(Config()).process(frame_from_bgr(second, 0, 640, timestamp=0.0))
+    (cut,) = pipelines[0].process(frame_from_bgr(second, 10, 640, timestamp=10 / 30, cut=True))
+    (carried,) = pipelines[1].process(frame_from_bgr(second, 10, 640, timestamp=10 / 30))
+    assert carried.track_id == kept.track_id  # without the cut, the other face would inherit the emoji
+    assert cut.track_id != kept.track_id and cut.age == 1
+    assert cut.label == alone.label and np.allclose(cut.scores, alone.scores)

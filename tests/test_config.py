@@ -84,3 +84,25 @@ def test_readme_config_reference_is_current():
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert config.reference_markdown() in readme, "regenerate with: edge-emojify config --reference"
+
+
+@pytest.mark.parametrize("text,new", [
+    ("[tracking]\nsmoothing = 0.25\n", r"\[decision\].smoothing_seconds"),
+    ("[tracking]\nhysteresis = 0.12\n", r"\[decision\].hysteresis"),
+    ("[tracking]\nmax_missed = 8\n", r"\[tracking\].expire_seconds"),
+])
+def test_keys_of_the_first_release_are_refused_naming_their_replacement(tmp_path, text, new):
+    path = write(tmp_path, text)
+    with pytest.raises(UserError, match=r"was renamed; use " + new) as err:
+        config.load(str(path))
+    assert "\n" not in str(err.value)
+    with pytest.raises(UserError, match=new):
+        config.override(config.Config(), [text.split("\n")[0].strip("[]") + "." + text.split("\n")[1].replace(" ", "")])
+
+
+def test_decision_settings_are_seconds_with_inclusive_bounds(tmp_path):
+    cfg, _ = config.load(str(write(tmp_path, "[decision]\nsmoothing_seconds = 0\ndwell_seconds = 10\n"
+                                             "unsure_face = 'keep'\n[tracking]\nexpire_seconds = 30\n")))
+    assert (cfg.decision.smoothing_seconds, cfg.decision.dwell_seconds, cfg.tracking.expire_seconds) == (0, 10, 30)
+    with pytest.raises(UserError, match=r"\[decision\].unsure_face is 'sometimes'; allowed: 'thinking'"):
+        config.override(cfg, ["decision.unsure_face=sometimes"])

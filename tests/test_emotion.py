@@ -121,3 +121,46 @@ def test_readme_model_card_is_the_current_rendering():
 
     card = render(json.loads(MODEL.with_suffix(".json").read_text()))
     assert card in (ROOT / "README.md").read_text(), "regenerate with: python -m convert.model_card"
+
+
+def _copy_model_with_card(tmp_path: Path, change) -> Path:
+    shutil.copy(MODEL, tmp_path / "emotion.tflite")
+    card = json.loads(MODEL.with_suffix(".json").read_text())
+    change(card)
+    (tmp_path / "emotion.json").write_text(json.dumps(card))
+    return tmp_path / "emotion.tflite"
+
+
+def test_the_app_applies_the_cards_prior_correction(tmp_path):
+    crops = np.stack([cv2.resize(cv2.cvtColor(hopper(), cv2.COLOR_BGR2GRAY), (48, 48))] * 2)
+    raw = EmotionModel(MODEL, prior_correction=False).predict_crops(crops)
+    prior = [0.14, 0.02, 0.14, 0.25, 0.17, 0.11, 0.17]
+    path = _copy_model_with_card(tmp_path, lambda c: c.update(prior_correction={"prior": prior, "tau": 0.7}))
+    corrected = EmotionModel(path).predict_crops(crops)
+    expected = raw / np.array(prior) ** 0.7  # by hand: divide by prior ** tau, renormalise
+    assert np.allclose(corrected, expected / expected.sum(1, keepdims=True), atol=1e-5)
+    assert corrected[0, 1] > raw[0, 1]  # disgust (the rarest class) gains
+    assert np.allclose(EmotionModel(path, prior_correction=False).predict_crops(crops), raw)
+
+
+def test_the_shipped_card_carries_the_tau_the_app_applies():
+    card = json.loads(MODEL.with_suffix(".json").read_text())
+    model = EmotionModel(MODEL)
+    assert model.tau == card["prior_correction"]["tau"] > 0
+    assert model.card.prior == pytest.approx(card["prior_correction"]["prior"])
+    assert sum(model.card.prior) == pytest.approx(1, abs=1e-4) and min(model.card.prior) > 0
+
+
+def test_a_card_without_prior_correction_still_loads_with_tau_0(tmp_path):
+    path = _copy_model_with_card(tmp_path, lambda c: c.pop("prior_correction", None))
+    model = EmotionModel(path)
+    crops = np.full((1, 48, 48), 128, np.uint8)
+    assert model.tau == 0 and np.allclose(model.predict_crops(crops), EmotionModel(MODEL, prior_correction=False)
+                                          .predict_crops(crops))
+
+
+def test_a_tau_without_a_usable_prior_is_a_one_line_error(tmp_path):
+    path = _copy_model_with_card(tmp_path, lambda c: c.update(prior_correction={"prior": [0.5, 0.5], "tau": 1}))
+    with pytest.raises(UserError, match="convert.fit_prior") as err:
+        EmotionModel(path)
+    assert "\n" not in str(err.value)

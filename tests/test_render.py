@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_emojify.config import MODES, DisplayConfig
+from edge_emojify.config import MODES, DecisionConfig, DisplayConfig
+from edge_emojify.decision import Decider
 from edge_emojify.render.draw import EmojiAtlas, Sprite, blend, emoji_dir
 from edge_emojify.render.modes import FrameStats, Renderer
 from edge_emojify.types import Face, Frame, Track
@@ -24,7 +25,7 @@ def scene(box=(100, 120, 200, 220), size=(640, 480)) -> tuple[Frame, list[Track]
     kps = np.array([[x0 + 30, y0 + 40], [x1 - 30, y0 + 40], [(x0 + x1) / 2, y0 + 60]] + [[x0, y0]] * 3, float)
     scores = np.full(7, 0.02, np.float32)
     scores[HAPPY] = 0.88
-    track = Track(1, Face(box, kps, 0.95), scores, HAPPY, 5)
+    track = Track(1, Face(box, kps, 0.95), Decider(DecisionConfig()).start(scores, 0.0), 5)
     return Frame(image, image[..., 0], 0.0), [track]
 
 
@@ -104,3 +105,32 @@ def test_emoji_mode_idle_screen_when_nobody_is_there(atlas):
 def test_next_mode_cycles_in_order(atlas):
     renderer = Renderer(atlas, DisplayConfig(mode="mirror"))
     assert [renderer.next_mode() for _ in range(4)] == ["panel", "emoji", "debug", "mirror"]
+
+
+def unsure_scene() -> tuple[Frame, list[Track]]:
+    from edge_emojify.decision import Decider
+    from edge_emojify.labels import UNSURE
+
+    frame, (track,) = scene()
+    flat = np.full(7, 0.12, np.float32)
+    flat[HAPPY] = 0.28  # under decision.unsure_below: unsure, leaning happy
+    verdict = Decider(DecisionConfig()).start(flat, 0.0)
+    assert verdict.label == UNSURE and verdict.leader == "happy"
+    return frame, [Track(1, track.face, verdict, 5)]
+
+
+@pytest.mark.parametrize("mode", ["mirror", "panel", "emoji"])
+def test_every_mode_shows_the_unsure_face_not_the_leading_guess(atlas, mode):
+    renderer = Renderer(atlas, DisplayConfig(mode=mode, mirror=False))
+    happy = renderer.render(*scene(), np.zeros((480, 640, 3), np.uint8), FrameStats()).copy()
+    unsure = renderer.render(*unsure_scene(), np.zeros((480, 640, 3), np.uint8), FrameStats()).copy()
+    if mode == "mirror":  # the emoji over the face
+        region = (slice(100, 240), slice(80, 220))
+    else:  # the big emoji of the main face
+        cx = 640 * 5 // 6 if mode == "panel" else 320
+        region = (slice(int(480 * 0.42) - 60, int(480 * 0.42) + 60), slice(cx - 60, cx + 60))
+    assert np.abs(happy[region].astype(int) - unsure[region]).mean() > 10
+    if mode == "emoji":  # exactly the thinking face, where the happy one was
+        reference = np.full((480, 640, 3), 40, np.uint8)
+        blend(reference, atlas.sprite("unsure", min(640 * 0.8, 480 * 0.65)), 320, 480 * 0.42)
+        assert np.array_equal(reference[region], unsure[region])

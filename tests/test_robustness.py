@@ -18,7 +18,8 @@ from hypothesis.extra.numpy import arrays
 from photos import group, hopper
 
 from edge_emojify.capture import LatestFrameReader
-from edge_emojify.config import Config, DetectorConfig, DisplayConfig, SourceConfig, TrackingConfig
+from edge_emojify.config import Config, DecisionConfig, DetectorConfig, DisplayConfig, SourceConfig, TrackingConfig
+from edge_emojify.decision import Decider
 from edge_emojify.detection.detector import BlazeFaceDetector
 from edge_emojify.emotion import crop_face
 from edge_emojify.errors import UserError
@@ -78,14 +79,14 @@ def test_crops_anywhere_in_or_out_of_the_image(b, roll, scale):
 @SETTINGS
 @given(frames=st.lists(st.lists(boxes, max_size=6), min_size=1, max_size=12), data=st.data())
 def test_tracker_and_renderer_take_any_face_sequence(frames, data):
-    tracker = Tracker(TrackingConfig())
+    tracker = Tracker(TrackingConfig(), Decider(DecisionConfig()))
     renderer = Renderer(ATLAS, DisplayConfig(mode=data.draw(st.sampled_from(["mirror", "panel", "emoji", "debug"]))))
     canvas = np.zeros((90, 160, 3), np.uint8)
     image = np.zeros((120, 160, 3), np.uint8)
-    for face_boxes in frames:
+    for t, face_boxes in enumerate(frames):
         faces = [make_face(b) for b in face_boxes]
         scores = np.random.default_rng(len(faces)).dirichlet(np.ones(7), len(faces)).astype(np.float32)
-        tracks = tracker.update(faces, scores.reshape(len(faces), 7))
+        tracks = tracker.update(faces, scores.reshape(len(faces), 7), t / 30)
         assert len({t.track_id for t in tracks}) == len(tracks)
         renderer.render(Frame(image, image[..., 0], 0.0), tracks, canvas, FrameStats())
 

@@ -131,3 +131,24 @@ def test_image_source_loops_a_still_and_plays_a_folder_once(tmp_path):
     assert shades == [0, 50, 100] and folder.read() is None
     still = ImageSource(tmp_path / "1.png", SourceConfig(loop=True))
     assert all(still.read().image[0, 0, 0] == 50 for _ in range(5))
+
+
+def test_files_carry_their_own_time_and_say_where_a_scene_starts(tmp_path):
+    """Media time, not reading time, so the emoji follows a clip alike on a fast or a slow machine."""
+    from edge_emojify.config import SourceConfig
+    from edge_emojify.sources import SAMPLE_VIDEO
+    from edge_emojify.sources.images import ImageSource
+    from edge_emojify.sources.opencv import VideoFileSource
+
+    video = VideoFileSource(SAMPLE_VIDEO, SourceConfig(loop=True))
+    frames = [video.read() for _ in range(92)]  # the 90-frame sample, then its first two frames again
+    assert [f.timestamp for f in frames[:3]] == pytest.approx([0, 1 / 15, 2 / 15])
+    assert frames[91].timestamp == pytest.approx(91 / 15)  # time runs on across the loop …
+    assert [i for i, f in enumerate(frames) if f.cut] == [90]  # … which starts a new scene
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((40, 60, 3), 99, np.uint8))
+    folder = ImageSource(tmp_path, SourceConfig(loop=True, fps=5))
+    shots = [folder.read() for _ in range(3)]
+    assert [f.timestamp for f in shots] == pytest.approx([0, 0.2, 0.4]) and all(f.cut for f in shots)
+    still = ImageSource(tmp_path / "1.png", SourceConfig(loop=True))
+    assert not any(still.read().cut for _ in range(3))  # one photo is one scene

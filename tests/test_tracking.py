@@ -1,14 +1,14 @@
-"""Identity, smoothing and hysteresis: the emoji must follow a face and never flicker."""
+"""Identity across frames and track expiry in seconds: the emoji follows a face and never blinks."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from edge_emojify.config import TrackingConfig
-from edge_emojify.tracking import Tracker
+from edge_emojify.config import DecisionConfig, TrackingConfig
+from edge_emojify.decision import Decider
 from edge_emojify.types import Face
 
-HAPPY, SAD, NEUTRAL = 3, 4, 6
+HAPPY, SAD = 3, 4
 
 
 def face(x: float, y: float, size: float = 100) -> Face:
@@ -22,65 +22,65 @@ def scores(label: int, p: float = 0.8) -> np.ndarray:
     return s
 
 
+def tracker(**kw):
+    from edge_emojify.tracking import Tracker
+
+    return Tracker(TrackingConfig(**kw), Decider(DecisionConfig()))
+
+
 def test_identities_stay_stable_while_two_faces_move_and_cross_paths():
-    tracker = Tracker(TrackingConfig())
+    tr = tracker()
     ids_a, ids_b = set(), set()
     for t in range(60):
         a = face(50 + 6 * t, 100)  # moves right
         b = face(450 - 6 * t, 130)  # moves left, passes near a around t=33
-        tracks = tracker.update([a, b], np.stack([scores(HAPPY), scores(SAD)]))
+        tracks = tr.update([a, b], np.stack([scores(HAPPY), scores(SAD)]), t / 30)
         assert len(tracks) == 2
-        for tr in tracks:
-            (ids_a if tr.face is a else ids_b).add(tr.track_id)
+        for track in tracks:
+            (ids_a if track.face is a else ids_b).add(track.track_id)
     assert len(ids_a) == 1 and len(ids_b) == 1 and ids_a != ids_b
 
 
 def test_a_fast_move_keeps_identity():
-    tracker = Tracker(TrackingConfig())
-    first = tracker.update([face(100, 100)], scores(HAPPY)[None])[0].track_id
-    moved = tracker.update([face(140, 110)], scores(HAPPY)[None])[0]  # 40 % of the face: IoU < 0.5
+    tr = tracker()
+    first = tr.update([face(100, 100)], scores(HAPPY)[None], 0.0)[0].track_id
+    moved = tr.update([face(140, 110)], scores(HAPPY)[None], 0.033)[0]  # 40 % of the face: IoU < 0.5
     assert moved.track_id == first
 
 
-def test_smoothing_removes_one_and_two_frame_flips():
-    tracker = Tracker(TrackingConfig())
-    labels = []
-    for t in range(40):
-        s = scores(SAD, 0.9) if t in (10, 20, 21) else scores(HAPPY, 0.7)
-        labels.append(tracker.update([face(100, 100)], s[None])[0].label)
-    assert set(labels) == {HAPPY}
+def test_each_track_carries_its_own_verdict():
+    tr = tracker()
+    for t in range(30):
+        tracks = tr.update([face(0, 0), face(300, 0, 90)], np.stack([scores(HAPPY), scores(SAD)]), t / 30)
+    assert [t.label for t in tracks] == ["happy", "sad"]
 
 
-def test_a_lasting_change_gets_through_after_a_few_frames():
-    tracker = Tracker(TrackingConfig())
-    for _ in range(10):
-        tracker.update([face(100, 100)], scores(HAPPY)[None])
-    labels = [tracker.update([face(100, 100)], scores(SAD)[None])[0].label for _ in range(15)]
-    switch = labels.index(SAD)
-    assert 1 <= switch <= 6
-    assert all(label == SAD for label in labels[switch:])
+def test_tracks_survive_gaps_shorter_than_expire_seconds_at_any_frame_rate():
+    for fps in (10, 30):
+        tr = tracker(expire_seconds=0.4)
+        tid = tr.update([face(100, 100)], scores(HAPPY)[None], 0.0)[0].track_id
+        t, missed = 0.0, 0
+        while True:
+            missed += 1
+            t = missed / fps
+            tracks = tr.update([], np.zeros((0, 7)), t)
+            if t > 0.4 + 1e-9:
+                assert tracks == [], fps
+                break
+            assert [(k.track_id, k.missed, k.label) for k in tracks] == [(tid, missed, "happy")]
+        assert tr.update([face(100, 100)], scores(HAPPY)[None], t + 0.01)[0].track_id != tid
 
 
-def test_hysteresis_holds_the_label_when_two_classes_are_close():
-    tracker = Tracker(TrackingConfig(hysteresis=0.12))
-    tracker.update([face(0, 0)], scores(NEUTRAL, 0.5)[None])
-    close = np.full(7, 0.02, np.float32)
-    close[NEUTRAL], close[HAPPY] = 0.41, 0.49  # happy leads by 0.08 < hysteresis
-    labels = {tracker.update([face(0, 0)], close[None])[0].label for _ in range(30)}
-    assert labels == {NEUTRAL}
-
-
-def test_tracks_survive_short_gaps_and_expire_when_the_face_leaves():
-    tracker = Tracker(TrackingConfig(max_missed=3))
-    tid = tracker.update([face(100, 100)], scores(HAPPY)[None])[0].track_id
-    for missed in (1, 2, 3):
-        (track,) = tracker.update([], np.zeros((0, 7)))
-        assert track.track_id == tid and track.missed == missed
-    assert tracker.update([], np.zeros((0, 7))) == []
-    assert tracker.update([face(100, 100)], scores(HAPPY)[None])[0].track_id != tid
+def test_a_returning_face_keeps_its_emoji_through_a_dropped_detection():
+    tr = tracker()
+    for t in range(20):
+        tr.update([face(100, 100)], scores(HAPPY)[None], t / 30)
+    tr.update([], np.zeros((0, 7)), 20 / 30)
+    (track,) = tr.update([face(102, 101)], scores(HAPPY)[None], 21 / 30)
+    assert track.label == "happy" and track.age == 22 and track.missed == 0
 
 
 def test_largest_face_comes_first():
-    tracker = Tracker(TrackingConfig())
-    tracks = tracker.update([face(0, 0, 50), face(300, 0, 150)], np.stack([scores(SAD), scores(HAPPY)]))
+    tr = tracker()
+    tracks = tr.update([face(0, 0, 50), face(300, 0, 150)], np.stack([scores(SAD), scores(HAPPY)]), 0.0)
     assert tracks[0].face.width == 150

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from edge_emojify.config import MODES, DisplayConfig
-from edge_emojify.labels import EMOTIONS
+from edge_emojify.labels import EMOTIONS, UNSURE
 from edge_emojify.render.draw import EmojiAtlas, Placement, blend, centred_text, letterbox, text
 from edge_emojify.types import Frame, Track
 
@@ -21,8 +21,15 @@ EMOJI_SCALE = 1.6  # emoji width relative to the detected face box, to cover the
 EMOJI_LIFT = 0.12  # move the emoji up by this fraction of the face height (box centre is low)
 COLOURS = {  # BGR, one per class, for boxes and bars
     "angry": (40, 40, 230), "disgust": (60, 160, 60), "fear": (170, 90, 160), "happy": (0, 210, 255),
-    "sad": (200, 120, 40), "surprise": (0, 140, 255), "neutral": (180, 180, 180),
+    "sad": (200, 120, 40), "surprise": (0, 140, 255), "neutral": (180, 180, 180), UNSURE: (255, 255, 255),
 }
+
+
+def caption(track: Track) -> str:
+    """The label and its honest confidence: the smoothed score, and for an unsure face its best guess."""
+    if track.label == UNSURE:
+        return f"unsure ({track.verdict.leader}? {track.confidence:.0%})"
+    return f"{track.label} {track.confidence:.0%}"
 
 
 @dataclass
@@ -88,17 +95,16 @@ class Renderer:
         for s in self._camera(frame, tracks, canvas):
             x0, y0, x1, y1 = s.box
             size = (x1 - x0) * EMOJI_SCALE
-            sprite = self.atlas.sprite(EMOTIONS[s.track.label], size, s.angle)
+            sprite = self.atlas.sprite(s.track.label, size, s.angle)
             blend(canvas, sprite, (x0 + x1) / 2, (y0 + y1) / 2 - EMOJI_LIFT * (y1 - y0))
 
     def _panel(self, frame: Frame, tracks: list[Track], canvas: np.ndarray, stats: FrameStats) -> None:
         h, w = canvas.shape[:2]
         split = w * 2 // 3
         for s in self._camera(frame, tracks, canvas, (0, 0, split, h)):
-            name = EMOTIONS[s.track.label]
-            cv2.rectangle(canvas, s.box[:2], s.box[2:], COLOURS[name], 2)
-            text(canvas, f"{name} {s.track.confidence:.0%}", s.box[0], max(14, s.box[1] - 6), 0.55,
-                 COLOURS[name])
+            colour = COLOURS[s.track.label]
+            cv2.rectangle(canvas, s.box[:2], s.box[2:], colour, 2)
+            text(canvas, caption(s.track), s.box[0], max(14, s.box[1] - 6), 0.55, colour)
         self._big_emoji(tracks, canvas, split, w - split)
 
     def _emoji(self, frame: Frame, tracks: list[Track], canvas: np.ndarray, stats: FrameStats) -> None:
@@ -113,10 +119,10 @@ class Renderer:
         font = max(0.6, size / 260)
         if tracks:
             main = tracks[0]
-            name = EMOTIONS[main.label]
+            name = main.label
             blend(canvas, self.atlas.sprite(name, size), cx, h * 0.42)
             centred_text(canvas, name, cx, int(h * 0.42 + size / 2 + 40 * font), font, COLOURS[name])
-            centred_text(canvas, f"{main.confidence:.0%}", cx, int(h * 0.42 + size / 2 + 80 * font),
+            centred_text(canvas, caption(main).partition(" ")[2], cx, int(h * 0.42 + size / 2 + 80 * font),
                          font * 0.7)
         else:
             blend(canvas, self.atlas.sprite("noface", size), cx, h * 0.42)
@@ -130,8 +136,8 @@ class Renderer:
             cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, 1)
             for kx, ky in s.keypoints:
                 cv2.circle(canvas, (round(kx), round(ky)), 2, (0, 255, 255), -1)
-            text(canvas, f"#{s.track.track_id} {s.track.face.score:.2f} roll {s.track.face.roll:+.0f}",
-                 x0, max(12, y0 - 4), scale)
+            text(canvas, f"#{s.track.track_id} {s.track.face.score:.2f} roll {s.track.face.roll:+.0f} "
+                 f"shows {s.track.label}; {s.track.verdict.why}", x0, max(12, y0 - 4), scale)
             bar_w = max(40, x1 - x0)
             for i, (name, p) in enumerate(zip(EMOTIONS, s.track.scores, strict=True)):
                 y = y1 + 6 + i * int(16 * scale + 6)

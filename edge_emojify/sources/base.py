@@ -32,8 +32,12 @@ class FrameSource(Protocol):
 
 
 def frame_from_bgr(image: np.ndarray, index: int, detect_width: int = 0,
-                   timestamp: float | None = None) -> Frame:
-    """Make a Frame from a BGR image, with a grayscale copy at most ``detect_width`` wide."""
+                   timestamp: float | None = None, cut: bool = False) -> Frame:
+    """Make a Frame from a BGR image, with a grayscale copy at most ``detect_width`` wide.
+
+    ``timestamp`` defaults to the clock (a live camera); files pass their own media time so what
+    a face shows follows the clip, not how fast this machine reads it.
+    """
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     elif image.shape[2] == 4:
@@ -45,4 +49,4 @@ def frame_from_bgr(image: np.ndarray, index: int, detect_width: int = 0,
         h = round(gray.shape[0] / scale)
         gray = cv2.resize(gray, (detect_width, h), interpolation=cv2.INTER_AREA)
     ts = time.monotonic() if timestamp is None else timestamp
-    return Frame(image=image, gray=gray, timestamp=ts, index=index, scale=scale)
+    return Frame(image=image, gray=gray, timestamp=ts, index=index, scale=scale, cut=cut)

@@ -43,8 +43,11 @@ class ImageSource:
             raise SourceError(f"cannot read image {path}; it is damaged or not an image")
         if self._period:
             time.sleep(self._period)
+        # Each photo of a folder is a scene of its own (no face carries over from the last photo);
+        # a single still is one scene, shown for 1/fps seconds a frame.
+        timestamp = self._index / self.cfg.fps
         self._index += 1
-        return frame_from_bgr(image, self._index, self.cfg.detect_width)
+        return frame_from_bgr(image, self._index, self.cfg.detect_width, timestamp, cut=len(self.paths) > 1)
 
     def close(self) -> None:
         pass

@@ -73,9 +73,11 @@ class VideoFileSource:
 
     def read(self) -> Frame | None:
         ok, image = self._cap.read()
+        restarted = False
         if not ok and self.cfg.loop and self._index > 0:
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
             ok, image = self._cap.read()
+            restarted = True
         if not ok:
             return None
         if self._period:
@@ -85,8 +87,10 @@ class VideoFileSource:
                 time.sleep(delay)
             else:
                 self._next = time.monotonic()
+        # Media time (frames played / fps, across loops), so the emoji follows the clip, not the CPU.
+        timestamp = self._index / self.fps
         self._index += 1
-        return frame_from_bgr(image, self._index, self.cfg.detect_width)
+        return frame_from_bgr(image, self._index, self.cfg.detect_width, timestamp, cut=restarted)
 
     def close(self) -> None:
         self._cap.release()

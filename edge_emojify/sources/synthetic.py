@@ -31,6 +31,7 @@ class MovingFacesSource:
     def __init__(self, faces: int = 2, size: tuple[int, int] = (640, 480), face_px: int = 80,
                  detect_width: int = 640, seed: int = 0) -> None:
         self.name = f"synthetic {faces} face(s)"
+        self.fps = 30.0  # its own clock: the motion is defined per frame, whatever the CPU's speed
         self.size = size
         self.detect_width = detect_width
         heads = []
@@ -55,7 +56,7 @@ class MovingFacesSource:
             y = int((np.sin(phase[1] + speed[1] * t) + 1) / 2 * max(0, h - hh))
             image[y:y + hh, x:x + hw] = head[:h - y, :w - x]
         self._index += 1
-        return frame_from_bgr(image, self._index, self.detect_width)
+        return frame_from_bgr(image, self._index, self.detect_width, timestamp=t / self.fps)
 
     def close(self) -> None:
         pass
