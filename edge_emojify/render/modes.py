@@ -136,8 +136,10 @@ class Renderer:
             cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, 1)
             for kx, ky in s.keypoints:
                 cv2.circle(canvas, (round(kx), round(ky)), 2, (0, 255, 255), -1)
+            v = s.track.verdict
+            waiting = f" (wants {v.wanted} for {v.time - v.since:.2f} s)" if v.wanted != v.label else ""
             text(canvas, f"#{s.track.track_id} {s.track.face.score:.2f} roll {s.track.face.roll:+.0f} "
-                 f"shows {s.track.label}; {s.track.verdict.why}", x0, max(12, y0 - 4), scale)
+                 f"shows {v.label}{waiting}; {v.why}", x0, max(12, y0 - 4), scale)
             bar_w = max(40, x1 - x0)
             for i, (name, p) in enumerate(zip(EMOTIONS, s.track.scores, strict=True)):
                 y = y1 + 6 + i * int(16 * scale + 6)
