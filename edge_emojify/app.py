@@ -20,7 +20,7 @@ import numpy as np
 
 from edge_emojify import config as config_mod
 from edge_emojify.capture import LatestFrameReader
-from edge_emojify.config import Config, SnapshotConfig
+from edge_emojify.config import Config, SnapshotConfig, SourceConfig
 from edge_emojify.controls import HOLD, NEXT, QUIT
 from edge_emojify.errors import UserError
 from edge_emojify.notify import Notifier, Watchdog
@@ -28,13 +28,14 @@ from edge_emojify.pipeline import build_pipeline
 from edge_emojify.render.draw import EmojiAtlas, emoji_dir, message_screen
 from edge_emojify.render.modes import FrameStats, Renderer
 from edge_emojify.sinks import Sink, SinkError, open_sink
-from edge_emojify.sources import FrameSource, SourceError, open_source
+from edge_emojify.sources import FrameSource, SourceError, choose_auto, open_source
 
 log = logging.getLogger(__name__)
 
 BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between camera reconnection attempts
 STATUS_EVERY = 5.0  # seconds between STATUS= updates to systemd
 FILE_SOURCES = ("video", "image", "sample")  # sources that end, rather than fail, at their last frame
+NO_CAMERA_NOTICE = "no camera found - playing the sample"
 
 
 @dataclasses.dataclass
@@ -56,7 +57,8 @@ class App:
                  source_factory: Callable[[Config], FrameSource] | None = None,
                  sink_factory: Callable[[Config, tuple[int, int], float], Sink] | None = None,
                  button: Any = None, notifier: Notifier | None = None, threaded: bool = True,
-                 snapshot: Callable[[np.ndarray, SnapshotConfig], Any] | None = None) -> None:
+                 snapshot: Callable[[np.ndarray, SnapshotConfig], Any] | None = None,
+                 choose_source: Callable[[SourceConfig], SourceConfig] = choose_auto) -> None:
         self.cfg = cfg
         # SIGHUP re-reads the file and re-applies the command line's overrides through this.
         self.reload_config = reload_config or (lambda: config_mod.load(None)[0])
@@ -71,6 +73,8 @@ class App:
         self.renderer = Renderer(EmojiAtlas(emoji_dir()), cfg.display)
         self.counters = LoopCounters()
         self.stats = FrameStats()
+        self.choose_source = choose_source
+        self._source_cfg = self._choose_source(cfg.source)
         self.privacy = False
         self._stop = threading.Event()
         self._reload = threading.Event()
@@ -142,7 +146,7 @@ class App:
                     self._open_source()
                     attempt = 0
                 except SourceError as exc:
-                    if self.cfg.source.kind in FILE_SOURCES:
+                    if self._source_cfg.kind in FILE_SOURCES:
                         raise UserError(str(exc)) from None  # a missing file will not come back
                     attempt += 1
                     retry_at = time.monotonic() + BACKOFF[min(attempt, len(BACKOFF)) - 1]
@@ -199,8 +203,20 @@ class App:
             events += self.button.poll()
         return events
 
+    def _choose_source(self, cfg: SourceConfig) -> SourceConfig:
+        """Settle ``auto`` once (at start-up, or when a reload changes [source]), and say what it chose."""
+        chosen = self.choose_source(cfg)
+        self.stats.notice = ""
+        if cfg.kind == "auto":
+            if chosen.kind == "sample":
+                log.warning("%s: connect a camera and restart, or pass --source", NO_CAMERA_NOTICE)
+                self.stats.notice = NO_CAMERA_NOTICE
+            else:
+                log.info("source auto: %s", chosen.kind)
+        return chosen
+
     def _open_source(self) -> None:
-        self._source = self.source_factory(self.cfg)
+        self._source = self.source_factory(dataclasses.replace(self.cfg, source=self._source_cfg))
         log.info("source: %s", self._source.name)
         if self.threaded:
             self._reader = LatestFrameReader(self._source, self.cfg.source.timeout)
@@ -245,6 +261,7 @@ class App:
             return
         if cfg.source != self.cfg.source:
             self._close_source()
+            self._source_cfg = self._choose_source(cfg.source)
         if cfg.display != self.cfg.display and self._sink is not None:
             self._sink.close()
             self._sink = None

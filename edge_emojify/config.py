@@ -39,8 +39,9 @@ def _default_models_dir() -> Path:
 
 @dataclass(frozen=True)
 class SourceConfig:
-    kind: str = _opt("auto", "where frames come from; auto = Pi camera, else USB camera 0, else the "
-                     "bundled sample", ("auto", "picamera", "camera", "video", "image", "sample"))
+    kind: str = _opt("auto", "where frames come from; auto = the Pi camera if one is attached, else the USB "
+                     "camera if it exists (either is retried while busy or lost), else, with no camera at "
+                     "start-up, the bundled sample", ("auto", "picamera", "camera", "video", "image", "sample"))
     path: str = _opt("", "video file, image file or folder of images (kind video/image)")
     camera_index: int = _opt(0, "camera number (OpenCV index or Pi camera number)", lo=0, hi=16)
     width: int = _opt(1280, "capture width in pixels", lo=64, hi=4096)

@@ -281,3 +281,88 @@ def test_a_new_scene_starts_new_faces_that_show_their_own_emotion_at_once():
     assert carried.track_id == kept.track_id  # without the cut, the other face would inherit the emoji
     assert cut.track_id != kept.track_id and cut.age == 1
     assert cut.label == alone.label and np.allclose(cut.scores, alone.scores)
+
+
+def _pi_app(sink: RecordingSink, opened: list[str]) -> App:
+    """The app with source.kind = "auto" on a machine whose only camera is the fake Pi camera."""
+    from fakes import FakePicamera2
+
+    from edge_emojify.sources import choose_auto, open_source
+
+    def factory(cfg):
+        source = open_source(cfg.source, realtime=False, picamera2_factory=FakePicamera2)
+        opened.append(source.name)
+        return source
+
+    cfg = Config(source=SourceConfig(timeout=0.5), display=DisplayConfig(mirror=False))
+    return App(cfg, source_factory=factory, sink_factory=lambda c, size, fps: sink,
+               choose_source=lambda s: choose_auto(s, FakePicamera2))
+
+
+def _wait_for(condition, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_auto_retries_a_busy_pi_camera_and_never_falls_back_to_the_sample():
+    from fakes import FakePicamera2
+
+    FakePicamera2.reset()
+    other_program = FakePicamera2(0)  # holds the camera when the mirror starts
+    sink, opened = RecordingSink(), []
+    app = _pi_app(sink, opened)
+    runner = threading.Thread(target=app.run, kwargs={"max_frames": 3})
+    runner.start()
+    try:
+        _wait_for(lambda: any(is_message_screen(img) for img in list(sink.shown)))  # "camera lost - retrying"
+        other_program.close()  # the camera is free: the mirror takes it at its next retry
+        runner.join(10)
+    finally:
+        app.stop()
+        runner.join(5)
+        FakePicamera2.reset()
+    assert app.counters.frames == 3 and opened == ["picamera"] and app.stats.notice == ""
+
+
+def test_auto_keeps_retrying_a_pi_camera_lost_later():
+    from fakes import FakePicamera2
+
+    FakePicamera2.reset()
+    sink, opened = RecordingSink(), []
+    app = _pi_app(sink, opened)
+    runner = threading.Thread(target=app.run)
+    runner.start()
+    try:
+        _wait_for(lambda: app.counters.frames >= 2)
+        FakePicamera2.cameras = []  # unplugged: captures stop, the camera list is empty
+        FakePicamera2.instances[-1].hang = True
+        _wait_for(lambda: app.counters.camera_losses == 1)
+        time.sleep(1.0)  # a retry or two against the missing camera
+        FakePicamera2.reset()  # plugged back in
+        _wait_for(lambda: len(opened) == 2 and app.counters.frames >= 4)
+    finally:
+        app.stop()
+        runner.join(5)
+        FakePicamera2.reset()
+    assert opened == ["picamera", "picamera"]  # never the sample, however long it was gone
+
+
+def test_auto_plays_the_sample_only_without_any_camera_and_says_so(caplog):
+    from fakes import FakePicamera2
+
+    from edge_emojify.sources import choose_auto
+
+    FakePicamera2.reset()
+    FakePicamera2.cameras = []
+    try:
+        sink = RecordingSink()
+        app = App(Config(source=SourceConfig(camera_index=9), display=DisplayConfig(mirror=False)),
+                  sink_factory=lambda c, size, fps: sink, threaded=False,
+                  choose_source=lambda s: choose_auto(s, FakePicamera2))
+        app.run(max_frames=2)
+    finally:
+        FakePicamera2.reset()
+    assert app.stats.notice == "no camera found - playing the sample"  # drawn in every mode (test_render)
+    assert any("no camera found" in r.message for r in caplog.records if r.levelname == "WARNING")

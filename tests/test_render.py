@@ -134,3 +134,12 @@ def test_every_mode_shows_the_unsure_face_not_the_leading_guess(atlas, mode):
         reference = np.full((480, 640, 3), 40, np.uint8)
         blend(reference, atlas.sprite("unsure", min(640 * 0.8, 480 * 0.65)), 320, 480 * 0.42)
         assert np.array_equal(reference[region], unsure[region])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_notice_is_written_at_the_bottom_of_every_mode(atlas, mode):
+    renderer = Renderer(atlas, DisplayConfig(mode=mode))
+    plain = renderer.render(*scene(), np.zeros((480, 640, 3), np.uint8), FrameStats()).copy()
+    noted = renderer.render(*scene(), np.zeros((480, 640, 3), np.uint8), FrameStats(notice="no camera")).copy()
+    changed = np.any(plain != noted, axis=2)
+    assert changed[-30:].sum() > 100 and not changed[:-30].any()

@@ -38,6 +38,7 @@ class FrameStats:
 
     fps: float = 0.0
     stage_ms: dict[str, float] = field(default_factory=dict)
+    notice: str = ""  # a standing note for whoever looks at the screen (e.g. that no camera was found)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ class Renderer:
         getattr(self, f"_{self.mode}")(frame, tracks, canvas, stats)
         if self.cfg.show_fps and self.mode != "debug":
             text(canvas, f"{stats.fps:.1f} fps", 8, canvas.shape[0] - 10, 0.5)
+        if stats.notice:
+            centred_text(canvas, stats.notice, canvas.shape[1] // 2, canvas.shape[0] - 12,
+                         max(0.45, canvas.shape[1] / 1600))
         return canvas
 
     # -- the modes -------------------------------------------------------------------------

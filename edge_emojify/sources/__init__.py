@@ -33,9 +33,7 @@ def from_argument(cfg: SourceConfig, argument: str | None) -> SourceConfig:
 
 def open_source(cfg: SourceConfig, realtime: bool = True, picamera2_factory=None) -> FrameSource:
     """Open the configured source. ``realtime`` paces files at their frame rate (off for bench)."""
-    if cfg.kind == "auto":
-        return _open_auto(cfg, realtime, picamera2_factory)
-    kind = cfg.kind
+    kind = choose_auto(cfg, picamera2_factory).kind
     if kind == "picamera":
         from edge_emojify.sources.picamera import PiCameraSource
 
@@ -57,17 +55,39 @@ def open_source(cfg: SourceConfig, realtime: bool = True, picamera2_factory=None
     return VideoFileSource(Path(cfg.path), cfg, realtime)
 
 
-def _open_auto(cfg: SourceConfig, realtime: bool, picamera2_factory) -> FrameSource:
-    """The Pi camera if there is one, else a USB camera, else the bundled sample."""
-    candidates = []
-    if picamera2_factory is not None or importlib.util.find_spec("picamera2") is not None:
-        candidates.append("picamera")
-    if Path(f"/dev/video{cfg.camera_index}").exists():
-        candidates.append("camera")
-    for kind in candidates:
+def choose_auto(cfg: SourceConfig, picamera2_factory=None) -> SourceConfig:
+    """What ``auto`` means on this machine: the Pi camera, else a USB camera, else the bundled sample.
+
+    Decided by which cameras *exist*, never by whether one opens: a camera that is busy or
+    failing now is still the source, and the app retries it with back-off. The sample is only
+    for a machine with no camera at all (a desk), so the caller decides once, at start-up; a
+    mirror in a hall must say "camera lost" rather than quietly play the sample for ever.
+    """
+    if cfg.kind != "auto":
+        return cfg
+    if _pi_camera_attached(cfg.camera_index, picamera2_factory):
+        kind = "picamera"
+    elif Path(f"/dev/video{cfg.camera_index}").exists():
+        kind = "camera"
+    else:
+        kind = "sample"
+    return dataclasses.replace(cfg, kind=kind)
+
+
+def _pi_camera_attached(index: int, picamera2_factory=None) -> bool:
+    """Whether libcamera lists camera ``index`` (asked without opening it, so a busy one counts)."""
+    factory = picamera2_factory
+    if factory is None:
+        if importlib.util.find_spec("picamera2") is None:
+            return False
         try:
-            return open_source(dataclasses.replace(cfg, kind=kind), realtime, picamera2_factory)
-        except SourceError as exc:
-            log.info("no %s: %s", kind, exc)
-    log.warning("no camera found: playing the bundled sample (pass --source to choose)")
-    return open_source(dataclasses.replace(cfg, kind="sample"), realtime)
+            from picamera2 import Picamera2  # type: ignore[import-not-found]
+        except Exception as exc:  # noqa: BLE001 - a broken install is reported when it is opened
+            log.info("picamera2 cannot be imported (%s): not using the Pi camera", exc)
+            return False
+        factory = Picamera2
+    try:
+        return len(factory.global_camera_info()) > index
+    except Exception as exc:  # noqa: BLE001 - libcamera without cameras or without a running stack
+        log.info("cannot list Pi cameras (%s)", exc)
+        return False
