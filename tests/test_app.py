@@ -20,6 +20,7 @@ from photos import ASTRONAUT_BOX, HOPPER_BOX, astronaut, hopper
 from edge_emojify.app import App
 from edge_emojify.config import ButtonConfig, Config, DisplayConfig, SourceConfig
 from edge_emojify.controls import HOLD, NEXT
+from edge_emojify.errors import UserError
 from edge_emojify.notify import Notifier
 from edge_emojify.sources.synthetic import head_crop
 
@@ -366,3 +367,117 @@ def test_auto_plays_the_sample_only_without_any_camera_and_says_so(caplog):
         FakePicamera2.reset()
     assert app.stats.notice == "no camera found - playing the sample"  # drawn in every mode (test_render)
     assert any("no camera found" in r.message for r in caplog.records if r.levelname == "WARNING")
+
+
+class RecordingNotifier(Notifier):
+    """Notifier that keeps what it would send to systemd."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.sent: list[str] = []
+
+    def notify(self, *fields: str) -> bool:
+        self.sent.append("\n".join(fields))
+        return True
+
+
+def test_privacy_releases_the_camera_and_reopens_it(monkeypatch):
+    sink = RecordingSink()
+    cfg = Config(source=SourceConfig(timeout=0.5), button=ButtonConfig(hold_action="privacy"))
+    first, second = FlakySource(IMAGES), FlakySource(IMAGES)
+    app = make_app([first, second], sink, cfg=cfg)
+    runner = threading.Thread(target=app.run)
+    runner.start()
+    try:
+        _wait_for(lambda: app.counters.frames >= 2)
+        sink.events.append(HOLD)  # handled by the loop, as a button hold is
+        _wait_for(lambda: app.privacy and first.closed.is_set())  # the camera itself is let go
+        frames = app.counters.frames
+        time.sleep(0.3)
+        assert app.counters.frames == frames and second.reads == 0  # nothing is read while private
+        assert is_message_screen(sink.shown[-1])
+        sink.events.append(HOLD)
+        _wait_for(lambda: app.counters.frames >= frames + 2)  # a fresh camera, frames again
+    finally:
+        app.stop()
+        runner.join(5)
+    assert second.reads > 0 and not app.privacy
+
+
+def test_a_reload_applies_new_display_settings_and_a_bad_one_keeps_the_old():
+    sinks = []
+
+    def sink_factory(cfg, size, fps):
+        sinks.append((RecordingSink(), cfg.display))
+        return sinks[-1][0]
+
+    configs = iter([Config(display=DisplayConfig(mode="panel", mirror=True, show_fps=True))])
+
+    def reload():
+        try:
+            return next(configs)
+        except StopIteration:
+            raise UserError("config.toml: [display].mode is 'party'") from None
+
+    cfg = Config(source=SourceConfig(timeout=0.5), display=DisplayConfig(mirror=False))
+    app = App(cfg, source_factory=lambda c: FlakySource(IMAGES), sink_factory=sink_factory, reload_config=reload)
+    runner = threading.Thread(target=app.run)
+    runner.start()
+    try:
+        _wait_for(lambda: app.counters.frames >= 2)
+        app.request_reload()
+        _wait_for(lambda: len(sinks) == 2 and app.counters.frames >= 4)
+        assert sinks[0][0].closed and sinks[1][1].mode == "panel" and sinks[1][1].mirror
+        assert app.renderer.mode == "panel" and app.renderer.cfg.show_fps
+        app.request_reload()  # the file is broken now
+        time.sleep(0.3)
+        _wait_for(lambda: app.counters.frames >= 8)
+    finally:
+        app.stop()
+        runner.join(5)
+    assert len(sinks) == 2 and app.renderer.mode == "panel" and app.cfg.display.mode == "panel"
+
+
+def test_status_line_follows_fps_faces_and_mode(monkeypatch):
+    import edge_emojify.app as app_module
+
+    monkeypatch.setattr(app_module, "STATUS_EVERY", 0.05)
+    notifier = RecordingNotifier()
+    sink = RecordingSink()
+    app = make_app([FlakySource(IMAGES, fps=50)], sink, notifier=notifier)
+    runner = threading.Thread(target=app.run)
+    runner.start()
+    try:
+        _wait_for(lambda: sum(m.startswith("STATUS=") for m in notifier.sent) >= 2)
+        sink.events.append(NEXT)
+        _wait_for(lambda: any("mode panel" in m for m in notifier.sent))
+    finally:
+        app.stop()
+        runner.join(5)
+    statuses = [m for m in notifier.sent if m.startswith("STATUS=")]
+    assert all(" fps, " in s and "face(s)" in s for s in statuses)
+    assert "mode mirror" in statuses[0] and "1 face(s)" in statuses[0]
+    fps = float(statuses[-1].split("=")[1].split(" ")[0])
+    assert 10 < fps < 200  # frames shown per second, paced by the 50 fps source
+
+
+def test_holding_the_button_saves_the_screen_through_the_loop(tmp_path):
+    from edge_emojify.config import SnapshotConfig
+    from edge_emojify.snapshots import save_snapshot
+
+    sink = RecordingSink()
+    cfg = Config(source=SourceConfig(timeout=0.5), display=DisplayConfig(mirror=False),
+                 snapshots=SnapshotConfig(folder=str(tmp_path)))
+    app = make_app([FlakySource(IMAGES)], sink, cfg=cfg, snapshot=save_snapshot)
+    runner = threading.Thread(target=app.run)
+    runner.start()
+    try:
+        _wait_for(lambda: app.counters.frames >= 3)
+        sink.events.append(HOLD)
+        _wait_for(lambda: any(tmp_path.glob("*.jpg")))
+    finally:
+        app.stop()
+        runner.join(5)
+    (saved,) = tmp_path.glob("*.jpg")
+    image = cv2.imread(str(saved))
+    assert image.shape == (240, 320, 3) and emoji_pixels(image) > 300  # what was on screen, faces covered

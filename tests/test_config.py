@@ -106,3 +106,30 @@ def test_decision_settings_are_seconds_with_inclusive_bounds(tmp_path):
     assert (cfg.decision.smoothing_seconds, cfg.decision.dwell_seconds, cfg.tracking.expire_seconds) == (0, 10, 30)
     with pytest.raises(UserError, match=r"\[decision\].unsure_face is 'sometimes'; allowed: 'thinking'"):
         config.override(cfg, ["decision.unsure_face=sometimes"])
+
+
+def _bounded_fields():
+    import dataclasses
+    import typing
+
+    for name, cls in config._sections().items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.metadata.get("lo") is not None:
+                yield name, f.name, hints[f.name], f.metadata["lo"], f.metadata["hi"]
+
+
+@pytest.mark.parametrize("section,key,kind,lo,hi", list(_bounded_fields()))
+def test_every_bound_is_inclusive_at_both_ends_and_enforced_just_outside(section, key, kind, lo, hi):
+    step = 1 if kind is int else 1e-6
+    for value in (lo, hi):
+        cfg = config.from_dict({section: {key: kind(value)}})
+        assert getattr(getattr(cfg, section), key) == value
+    for value in (lo - step, hi + step):
+        with pytest.raises(UserError, match=rf"\[{section}\].{key} is .*; allowed: "):
+            config.from_dict({section: {key: kind(value)}})
+
+
+def test_documented_examples_of_bounds_hold():
+    assert config.from_dict({"decision": {"smoothing_seconds": 0}}).decision.smoothing_seconds == 0
+    assert config.from_dict({"detector": {"min_score": 1}}).detector.min_score == 1.0

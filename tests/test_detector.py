@@ -107,3 +107,55 @@ def test_each_detector_model_matches_its_card(spec):
     assert card["anchors"]["num_anchors"] == len(make_anchors(spec))
     assert card["input"]["shape"] == [1, spec.input_size, spec.input_size, 3]
     assert "Apache-2.0" in card["license"]
+
+
+def test_far_faces_are_found_while_a_near_face_is_in_view():
+    """auto: short range finds the near face every frame, and a full-range pass every few frames
+    still finds the visitors at the back (their tracks carry them between passes)."""
+    from edge_emojify.detection.detector import FULL_RANGE_EVERY
+
+    image, far = group(3, frame=(1280, 720), face_px=60)
+    image[:, 800:] = 150
+    far = far[:2]  # the two on the left; the right third gets the near face
+    near, box = close_up((640, 480))
+    image[360:720, 800:1280] = cv2_resize(near, (480, 360))
+    near_box = tuple(v * 0.75 + offset for v, offset in zip(box, (800, 360, 800, 360), strict=True))
+    det = detector(range="auto")
+    frames = [det.detect(image) for _ in range(2 * FULL_RANGE_EVERY)]
+    assert all(best_iou(faces, near_box) > 0.5 for faces in frames)  # the near face, every frame
+    with_far = [faces for faces in frames if all(best_iou(faces, box) > 0.4 for box in far)]
+    assert len(with_far) == 2  # the far ones on each full-range pass, and only then (short range cannot)
+
+
+def test_weighted_nms_averages_overlapping_boxes_by_score():
+    """Averaging steadies the box from frame to frame; keeping only the best one makes the emoji jitter."""
+    from edge_emojify.detection.blazeface import RawDetections
+    from edge_emojify.detection.detector import weighted_nms
+
+    boxes = np.array([[100, 100, 200, 200], [110, 104, 210, 204], [400, 400, 450, 450]], np.float32)
+    kps = np.stack([np.tile(b[:2], (6, 1)) for b in boxes]).astype(np.float32)
+    faces = weighted_nms(RawDetections(boxes, kps, np.array([0.9, 0.6, 0.8], np.float32)), 0.3)
+    assert len(faces) == 2
+    # By hand: (0.9 * 100 + 0.6 * 110) / 1.5 = 104, (0.9 * 100 + 0.6 * 104) / 1.5 = 101.6, …
+    assert faces[0].box == pytest.approx((104, 101.6, 204, 201.6)) and faces[0].score == pytest.approx(0.9)
+    assert faces[0].keypoints[0] == pytest.approx([104, 101.6])
+    assert faces[1].box == pytest.approx((400, 400, 450, 450))
+
+
+def test_the_box_of_a_still_face_barely_moves_under_sensor_noise():
+    image = cv2_resize(hopper(), (640, 480))
+    rng = np.random.default_rng(0)
+    det = detector(range="short")
+    centres = []
+    for _ in range(20):
+        noisy = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+        (face,) = det.detect(noisy)
+        centres.append(face.center + (face.width,))
+    spread = np.std(np.array(centres), axis=0)
+    assert (spread < 1.0).all(), spread  # pixels: under a pixel of jitter, so the emoji holds still
+
+
+def cv2_resize(image, size):
+    import cv2
+
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)

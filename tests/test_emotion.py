@@ -164,3 +164,26 @@ def test_a_tau_without_a_usable_prior_is_a_one_line_error(tmp_path):
     with pytest.raises(UserError, match="convert.fit_prior") as err:
         EmotionModel(path)
     assert "\n" not in str(err.value)
+
+
+def test_crops_use_the_cards_margin_and_the_pi_lores_scale(model):
+    """On a Pi, faces are found in the 1280-px main image but cropped from the 640-px lores Y plane."""
+    from edge_emojify.types import Face
+
+    main = cv2.cvtColor(cv2.resize(hopper(), (1280, 960)), cv2.COLOR_BGR2GRAY)
+    lores = cv2.resize(main, (640, 480), interpolation=cv2.INTER_AREA)
+    det = BlazeFaceDetector(DetectorConfig(range="short"), ROOT / "models")
+    (face,) = det.detect(cv2.cvtColor(main, cv2.COLOR_GRAY2BGR))  # in main-image coordinates
+    card = model.card
+    assert card.margin == 0.15
+    full = crop_face(main, face, 48, card.margin, card.align)
+    from_lores = model.crops(lores, [face], gray_scale=2.0)[0]
+    assert np.abs(from_lores.astype(int) - full).mean() < 6  # the same face, from half the pixels
+
+    def differs(a, b):
+        return np.abs(a.astype(int) - b).mean() > 10
+
+    assert differs(from_lores, model.crops(lores, [face], gray_scale=1.0)[0])  # scale ignored: wrong place
+    assert differs(full, crop_face(main, face, 48, 0.0, card.align))  # margin ignored: a tighter crop
+    shifted = Face(tuple(v / 2 for v in face.box), face.keypoints / 2, face.score)
+    assert np.array_equal(model.crops(lores, [shifted])[0], crop_face(lores, shifted, 48, card.margin, card.align))

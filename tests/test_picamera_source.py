@@ -187,3 +187,11 @@ def test_missing_picamera2_says_how_to_install_it(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "picamera2", None)  # import fails like on a PC
     with pytest.raises(SourceError, match="apt install python3-picamera2"):
         PiCameraSource(SourceConfig(), transform_factory=FakeTransform)
+
+
+@pytest.mark.parametrize("fps,frame_us", [(15, 66667), (50, 20000), (120, 8333)])
+def test_the_frame_rate_reaches_the_camera_as_frame_duration_limits(fps, frame_us) -> None:
+    src = make(fps=fps)
+    controls = FakePicamera2.instances[-1].camera_configuration()["controls"]
+    assert controls["FrameDurationLimits"] == (frame_us, frame_us)  # min = max: a fixed rate
+    src.close()

@@ -143,3 +143,38 @@ def test_a_notice_is_written_at_the_bottom_of_every_mode(atlas, mode):
     noted = renderer.render(*scene(), np.zeros((480, 640, 3), np.uint8), FrameStats(notice="no camera")).copy()
     changed = np.any(plain != noted, axis=2)
     assert changed[-30:].sum() > 100 and not changed[:-30].any()
+
+
+def test_mirror_mode_shows_the_camera_picture_itself_mirrored(atlas):
+    frame, _ = scene()
+    ramp = np.tile(np.arange(640, dtype=np.uint16)[None, :, None] * 255 // 639, (480, 1, 3)).astype(np.uint8)
+    frame = Frame(ramp, ramp[..., 0], 0.0)  # dark on the left, bright on the right
+    for mirror in (False, True):
+        out = Renderer(atlas, DisplayConfig(mode="mirror", mirror=mirror)).render(
+            frame, [], np.zeros((480, 640, 3), np.uint8), FrameStats())
+        expected = ramp[:, ::-1] if mirror else ramp
+        assert np.array_equal(out, expected), mirror
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_the_emoji_tilts_the_way_the_head_does_on_screen(atlas, mirror):
+    """The emoji's eye line runs the way the face's eye line runs on screen, mirrored or not."""
+    from edge_emojify.render.modes import place_tracks
+    from edge_emojify.render.draw import Placement
+
+    frame, (track,) = scene(box=(220, 140, 420, 340))
+    kps = track.face.keypoints.copy()
+    kps[1, 1] += 60  # the subject's left eye lower: the head rolls about 25 degrees
+    tilted = Track(1, Face(track.face.box, kps, 0.95), track.verdict, 5)
+    out = Renderer(atlas, DisplayConfig(mode="mirror", mirror=mirror)).render(
+        frame, [tilted], np.zeros((480, 640, 3), np.uint8), FrameStats())
+    (on_screen,) = place_tracks([tilted], Placement(1.0, 0, 0, 640, 480), 640, mirror)
+    (rx, ry), (lx, ly) = on_screen.keypoints[:2]
+    face_slope = (ly - ry) / (lx - rx)
+    x0, y0, x1, y1 = on_screen.box
+    patch = out[y0 - 60:y1, x0 - 40:x1 + 40].astype(int)
+    dark = (patch.sum(axis=2) < 200) & (np.arange(patch.shape[0])[:, None] < patch.shape[0] * 0.55)
+    ys, xs = np.nonzero(dark)  # the emoji's two eyes: dark blobs in its upper half
+    left, right = xs < np.median(xs), xs >= np.median(xs)
+    eye_slope = (ys[right].mean() - ys[left].mean()) / (xs[right].mean() - xs[left].mean())
+    assert np.sign(eye_slope) == np.sign(face_slope) and abs(eye_slope) > 0.2

@@ -152,3 +152,22 @@ def test_files_carry_their_own_time_and_say_where_a_scene_starts(tmp_path):
     assert [f.timestamp for f in shots] == pytest.approx([0, 0.2, 0.4]) and all(f.cut for f in shots)
     still = ImageSource(tmp_path / "1.png", SourceConfig(loop=True))
     assert not any(still.read().cut for _ in range(3))  # one photo is one scene
+
+
+def test_framebuffer_24bpp_writes_bgr_bytes(tmp_path):
+    dev, sysfs, stride = fake_fb(tmp_path, 8, 4, 24)
+    FramebufferSink(dev, sysfs).show(image(8, 4))
+    data = dev.read_bytes()
+    assert data[0:9] == bytes([255, 0, 0, 0, 255, 0, 0, 0, 255])  # B G R per pixel, no padding byte
+    assert data[stride:stride + 3] == bytes([255, 255, 255]) and stride == 24
+
+
+def test_framebuffer_fits_a_frame_of_another_size_instead_of_failing(tmp_path):
+    dev, sysfs, stride = fake_fb(tmp_path, 8, 4, 32)
+    sink = FramebufferSink(dev, sysfs)
+    small = np.full((2, 2, 3), 200, np.uint8)  # square: letterboxed into the middle of 8x4
+    sink.show(small)
+    pixels = np.frombuffer(dev.read_bytes(), np.uint8).reshape(4, 8, 4)
+    assert (pixels[:, 2:6, :3] == 200).all() and not pixels[:, :2, :3].any() and not pixels[:, 6:, :3].any()
+    sink.show(np.full((40, 80, 3), 50, np.uint8))  # larger, same aspect: scaled down to fill it
+    assert (np.frombuffer(dev.read_bytes(), np.uint8).reshape(4, 8, 4)[..., :3] == 50).all()

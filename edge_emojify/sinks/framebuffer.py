@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_emojify.render.draw import letterbox
 from edge_emojify.sinks.base import SinkError
 
 
@@ -57,6 +58,10 @@ class FramebufferSink:
         self._row = np.zeros((height, self.stride), np.uint8)
 
     def show(self, image: np.ndarray) -> None:
+        if image.shape[1::-1] != self.size:  # the app draws at the sink's size; anything else is fitted
+            canvas = np.zeros((self.size[1], self.size[0], 3), np.uint8)
+            letterbox(image, canvas)
+            image = canvas
         pixels = to_framebuffer_pixels(image, self.bpp)
         self._row[:, :pixels.shape[1]] = pixels
         os.pwrite(self._fd, self._row.tobytes(), 0)
