@@ -159,8 +159,8 @@ def test_mirror_mode_shows_the_camera_picture_itself_mirrored(atlas):
 @pytest.mark.parametrize("mirror", [False, True])
 def test_the_emoji_tilts_the_way_the_head_does_on_screen(atlas, mirror):
     """The emoji's eye line runs the way the face's eye line runs on screen, mirrored or not."""
-    from edge_emojify.render.modes import place_tracks
     from edge_emojify.render.draw import Placement
+    from edge_emojify.render.modes import place_tracks
 
     frame, (track,) = scene(box=(220, 140, 420, 340))
     kps = track.face.keypoints.copy()
