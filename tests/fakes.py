@@ -1,17 +1,35 @@
 """Stand-ins for hardware libraries, shaped like the real ones so the app code cannot tell.
 
-``FakePicamera2`` mirrors the parts of picamera2.Picamera2 the Pi camera source uses, with
-picamera2's behaviour where it matters: a constructor that wraps every failure in
-``RuntimeError("Camera __init__ sequence did not complete.")`` (the real cause kept as the
-exception's context), even-size checks, a YUV420 array of shape ``(h * 3 // 2, stride)``, an
-``RGB888`` array of shape ``(h, w, 3)`` in B, G, R order, requests that must be released
-exactly once, and jobs whose ``wait(job, timeout)`` raises ``TimeoutError``.
+``FakePicamera2`` mirrors the parts of picamera2.Picamera2 (picamera2/picamera2.py) that the Pi
+camera source uses, with picamera2's behaviour where it matters:
+
+- a camera number past the end of ``global_camera_info()`` raises ``IndexError`` straight from
+  the constructor (picamera2 indexes that list before its try block);
+- every other open failure is ``RuntimeError("Camera __init__ sequence did not complete.")``
+  with the cause as its context; a busy camera's cause is libcamera's
+  ``RuntimeError("Failed to acquire camera: Device or resource busy")`` (no errno attribute);
+- ``create_video_configuration`` returns what picamera2's does: main XBGR8888 1280x720, a
+  ``raw`` stream in the sensor's format at the main size unless ``raw=None`` is passed (raw
+  buffers cost the Pi's CMA memory), ``FrameDurationLimits`` (33333, 33333) and fast noise
+  reduction merged under the caller's controls, ``ValueError`` for an unknown stream key;
+- ``configure`` validates like libcamera: even sizes, lores YUV and no larger than main, and
+  sizes above the sensor's (4608x2592 for the imx708) are adjusted down, so the app must read
+  back ``camera_configuration()``;
+- a YUV420 array of shape ``(h * 3 // 2, stride)`` with padded rows, an ``RGB888`` array of
+  shape ``(h, w, 3)`` in B, G, R order, requests that must be released exactly once;
+- ``capture_request`` before ``start`` never completes (the job waits for a frame that never
+  comes), and ``wait(job, timeout)`` raises ``TimeoutError``;
+- ``SensorTimestamp`` in CLOCK_MONOTONIC nanoseconds, with a few hundred microseconds of jitter.
+
+Differences that remain: no real pixels (frame numbers instead of images), no preview, no
+sensor modes or ``sensor`` selection, no ``align_configuration``, controls are stored but have
+no effect, jobs complete at once rather than at the frame rate, and one process-wide camera
+list instead of libcamera's camera manager.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import errno
 import threading
 import time
 from dataclasses import dataclass
@@ -31,7 +49,9 @@ class FakeTransform:
 
 # What global_camera_info() reports for a Camera Module 3 on a Pi 4.
 CAMERA_MODULE_3 = {"Model": "imx708", "Location": 2, "Rotation": 180,
-                   "Id": "/base/soc/i2c0mux/i2c@1/imx708@1a"}
+                   "Id": "/base/soc/i2c0mux/i2c@1/imx708@1a", "Num": 0}
+SENSOR_SIZE = (4608, 2592)  # imx708 full resolution
+SENSOR_FORMAT = "SRGGB10_CSI2P"
 
 
 def _align(value: int, to: int) -> int:
@@ -73,7 +93,8 @@ class FakeRequest:
 
     def get_metadata(self) -> dict[str, Any]:
         self._check()
-        return {"SensorTimestamp": self.camera.base_ns + self.n * self.camera.frame_ns,
+        jitter = int(self.camera.jitter.normal(0, 200_000))  # sensor timestamps wobble by ~0.2 ms
+        return {"SensorTimestamp": self.camera.base_ns + self.n * self.camera.frame_ns + jitter,
                 "ExposureTime": 10000, "FrameDuration": self.camera.frame_ns // 1000}
 
     def release(self) -> None:
@@ -96,6 +117,9 @@ class FakeJob:
     def cancel(self) -> None:
         if not self._future.done():
             self._future.set_exception(concurrent.futures.CancelledError())
+
+
+RAW_DEFAULT: dict[str, Any] = {}  # picamera2's default: a raw stream unless raw=None
 
 
 class FakePicamera2:
@@ -125,13 +149,14 @@ class FakePicamera2:
         return [dict(c) for c in FakePicamera2.cameras]
 
     def __init__(self, camera_num: int = 0, tuning: Any = None) -> None:
+        if self.cameras:
+            camera_num = self.global_camera_info()[camera_num]["Num"]  # IndexError, unwrapped, as picamera2
         try:
             if not self.cameras:
                 raise RuntimeError("Camera(s) not found (Do not forget to disable legacy camera "
                                    "with raspi-config).")
-            self.cameras[camera_num]  # IndexError past the end, as picamera2's _grab_camera
             if camera_num in self.open_indexes:
-                raise OSError(errno.EBUSY, "Failed to acquire camera: Device or resource busy")
+                raise RuntimeError("Failed to acquire camera: Device or resource busy")  # libcamera's
         except Exception:
             raise RuntimeError("Camera __init__ sequence did not complete.")  # noqa: B904 - as picamera2
         self.camera_idx = camera_num
@@ -146,11 +171,13 @@ class FakePicamera2:
         self.calls: list[str] = []
         self.base_ns = time.monotonic_ns()
         self.frame_ns = 33_333_333
+        self.jitter = np.random.default_rng(camera_num)
         self._lock = threading.Lock()
         self.instances.append(self)
 
     def create_video_configuration(self, main: dict | None = None, lores: dict | None = None,
-                                   raw: dict | None = None, transform: Any = None, colour_space: Any = None,
+                                   raw: dict | None = RAW_DEFAULT, transform: Any = None,
+                                   colour_space: Any = None,
                                    buffer_count: int = 6, controls: dict | None = None,
                                    display: str | None = "main", encode: str | None = "main",
                                    queue: bool = True) -> dict[str, Any]:
@@ -166,9 +193,10 @@ class FakePicamera2:
         lores_cfg = None
         if lores is not None:
             lores_cfg = {"format": "YUV420", "size": main_cfg["size"], **lores}
+        raw_cfg = None if raw is None else {"format": SENSOR_FORMAT, "size": main_cfg["size"], **raw}
         return {"use_case": "video", "transform": transform if transform is not None else FakeTransform(),
                 "colour_space": colour_space, "buffer_count": buffer_count, "queue": queue,
-                "main": main_cfg, "lores": lores_cfg, "raw": None,
+                "main": main_cfg, "lores": lores_cfg, "raw": raw_cfg, "sensor": {},
                 "controls": {"NoiseReductionMode": 1,
                              "FrameDurationLimits": (33333, 33333)} | (controls or {}),
                 "display": display, "encode": encode}
@@ -187,6 +215,9 @@ class FakePicamera2:
                 raise RuntimeError(f"size in {name} stream should be (width, height)")
             if w % 2 or h % 2:
                 raise RuntimeError("width and height should be even")
+            # libcamera's validate(): an output larger than the sensor is adjusted down to it.
+            w, h = min(w, SENSOR_SIZE[0]), min(h, SENSOR_SIZE[1])
+            stream["size"] = (w, h)
             if stream["format"] in ("RGB888", "BGR888"):
                 stream["stride"] = _align(w * 3, 64)
             elif stream["format"] == "YUV420":
@@ -225,10 +256,8 @@ class FakePicamera2:
         self.open_indexes.discard(self.camera_idx)
 
     def capture_request(self, wait: Any = None, signal_function: Any = None, flush: Any = None) -> Any:
-        if not self.started:
-            raise RuntimeError("Camera not started")  # the real one would block forever
         job = FakeJob()
-        if not self.hang:
+        if self.started and not self.hang:  # before start() no frame ever completes the job
             with self._lock:
                 self.frames += 1
                 job._future.set_result(FakeRequest(self, self.frames))

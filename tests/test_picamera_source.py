@@ -37,6 +37,7 @@ def test_configures_main_rgb888_and_even_lores_yuv420() -> None:
     assert config["lores"]["format"] == "YUV420" and config["lores"]["size"] == (640, 360)
     assert config["controls"]["FrameDurationLimits"] == (33333, 33333)
     assert config["buffer_count"] == BUFFER_COUNT
+    assert config["raw"] is None  # no raw stream: its buffers would only cost CMA memory
     assert config["transform"] == FakeTransform(hflip=False, vflip=False)
     assert cam.calls[:3] == ["create_video_configuration", "configure", "start"]
     assert isinstance(src, FrameSource)
@@ -71,7 +72,7 @@ def test_read_gives_bgr_image_cropped_y_plane_timestamp_and_scale() -> None:
         assert frame.index == n
         assert frame.scale == pytest.approx(1280 / 600)
     assert frames[0].timestamp == pytest.approx(before, abs=0.5)  # same clock as time.monotonic
-    assert frames[1].timestamp - frames[0].timestamp == pytest.approx(1 / 30, abs=1e-6)
+    assert frames[1].timestamp - frames[0].timestamp == pytest.approx(1 / 30, abs=1e-3)  # the sensor's clock
     assert cam.outstanding == 0  # every request went back to the camera
     src.close()
 
@@ -194,4 +195,30 @@ def test_the_frame_rate_reaches_the_camera_as_frame_duration_limits(fps, frame_u
     src = make(fps=fps)
     controls = FakePicamera2.instances[-1].camera_configuration()["controls"]
     assert controls["FrameDurationLimits"] == (frame_us, frame_us)  # min = max: a fixed rate
+    src.close()
+
+
+def test_the_fake_behaves_like_picamera2_where_the_source_relies_on_it() -> None:
+    """The fake's own contract, from picamera2's source: if these drift, the tests above prove less."""
+    cam = FakePicamera2(0)
+    assert cam.create_video_configuration()["raw"] == {"format": "SRGGB10_CSI2P", "size": (1280, 720)}
+    assert cam.create_video_configuration(raw=None)["raw"] is None
+    with pytest.raises(ValueError, match="Bad key"):
+        cam.create_video_configuration(main={"sise": (640, 480)})
+    job = cam.capture_request(wait=False)  # configured nothing, started nothing: no frame ever comes
+    with pytest.raises(TimeoutError):
+        cam.wait(job, timeout=0.05)
+    with pytest.raises(RuntimeError, match="did not complete") as busy:
+        FakePicamera2(0)
+    assert "busy" in str(busy.value.__context__) and not hasattr(busy.value.__context__, "errno")
+    with pytest.raises(IndexError):
+        FakePicamera2(3)  # picamera2 indexes the camera list before its try block
+    cam.close()
+
+
+def test_sizes_adjusted_by_the_camera_are_the_ones_read() -> None:
+    src = make(width=4096, height=3072, detect_width=640)  # taller than the imx708's 2592 rows
+    frame = src.read()
+    assert frame.image.shape[:2] == (2592, 4096)  # what libcamera configured, not what was asked
+    assert frame.gray.shape == (480, 640) and frame.scale == pytest.approx(4096 / 640)
     src.close()

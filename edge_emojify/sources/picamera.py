@@ -149,6 +149,7 @@ class PiCameraSource:
             config = cam.create_video_configuration(
                 main={"size": self._main_size, "format": "RGB888"},
                 lores={"size": self._lores_size, "format": "YUV420"},
+                raw=None,  # picamera2 adds a raw stream by default; its buffers would only cost CMA memory
                 transform=transform_cls(hflip=bool(cfg.hflip) != flip, vflip=bool(cfg.vflip) != flip),
                 # FrameDurationLimits (min, max) in µs pins the rate; picamera2's "FrameRate"
                 # shorthand maps to it but is missing from older picamera2 releases.
