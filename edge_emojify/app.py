@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from edge_emojify import config as config_mod
+from edge_emojify.backoff import Backoff
 from edge_emojify.capture import LatestFrameReader
 from edge_emojify.config import Config, SnapshotConfig, SourceConfig
 from edge_emojify.controls import HOLD, NEXT, QUIT
@@ -32,7 +33,6 @@ from edge_emojify.sources import FrameSource, SourceError, choose_auto, open_sou
 
 log = logging.getLogger(__name__)
 
-BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between camera reconnection attempts
 STATUS_EVERY = 5.0  # seconds between STATUS= updates to systemd
 FILE_SOURCES = ("video", "image", "sample")  # sources that end, rather than fail, at their last frame
 NO_CAMERA_NOTICE = "no camera found - playing the sample"
@@ -58,7 +58,8 @@ class App:
                  sink_factory: Callable[[Config, tuple[int, int], float], Sink] | None = None,
                  button: Any = None, notifier: Notifier | None = None, threaded: bool = True,
                  snapshot: Callable[[np.ndarray, SnapshotConfig], Any] | None = None,
-                 choose_source: Callable[[SourceConfig], SourceConfig] = choose_auto) -> None:
+                 choose_source: Callable[[SourceConfig], SourceConfig] = choose_auto,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
         # SIGHUP re-reads the file and re-applies the command line's overrides through this.
         self.reload_config = reload_config or (lambda: config_mod.load(None)[0])
@@ -74,6 +75,7 @@ class App:
         self.counters = LoopCounters()
         self.stats = FrameStats()
         self.choose_source = choose_source
+        self.clock = clock  # the retry schedule and STATUS updates (injected in tests)
         self._source_cfg = self._choose_source(cfg.source)
         self.privacy = False
         self._stop = threading.Event()
@@ -125,8 +127,8 @@ class App:
         return 0
 
     def _loop(self, max_frames: int) -> None:
-        attempt, retry_at = 0, 0.0
-        last_status = time.monotonic()
+        retry = Backoff(self.clock)
+        last_status = self.clock()
         while not self._stop.is_set():
             if self._reload.is_set():
                 self._reload.clear()
@@ -138,19 +140,18 @@ class App:
                 self._stop.wait(0.1)
                 continue
             if self._source is None:
-                if time.monotonic() < retry_at:
-                    self._show_message(["camera lost - retrying", f"attempt {attempt}"])
+                if not retry.due():
+                    self._show_message(["camera lost - retrying", f"attempt {retry.failures}"])
                     self._stop.wait(0.1)
                     continue
                 try:
                     self._open_source()
-                    attempt = 0
+                    retry.succeeded()
                 except SourceError as exc:
                     if self._source_cfg.kind in FILE_SOURCES:
                         raise UserError(str(exc)) from None  # a missing file will not come back
-                    attempt += 1
-                    retry_at = time.monotonic() + BACKOFF[min(attempt, len(BACKOFF)) - 1]
-                    log.warning("camera: %s (retry %d)", exc, attempt)
+                    delay = retry.failed()
+                    log.warning("camera: %s (retry %d in %g s)", exc, retry.failures, delay)
                     continue
             try:
                 frame = self._reader.get() if self._reader else self._source.read()
@@ -158,7 +159,7 @@ class App:
                 self.counters.camera_losses += 1
                 log.warning("camera lost: %s; retrying", exc)
                 self._close_source()
-                attempt, retry_at = 1, time.monotonic() + BACKOFF[0]
+                retry.failed()
                 continue
             if frame is None:
                 log.info("end of %s", self._source.name)
@@ -175,8 +176,8 @@ class App:
             t3 = time.perf_counter()
             self._frame_done(t0, {**self.pipeline.stage_ms, "render": (t2 - t1) * 1e3,
                                   "show": (t3 - t2) * 1e3})
-            if time.monotonic() - last_status > STATUS_EVERY:
-                last_status = time.monotonic()
+            if self.clock() - last_status > STATUS_EVERY:
+                last_status = self.clock()
                 self.notifier.status(f"{self.stats.fps:.1f} fps, {len(tracks)} face(s), mode {self.renderer.mode}")
             if max_frames and self.counters.frames >= max_frames:
                 return
