@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -105,8 +106,9 @@ def test_button_press_on_gpio_changes_mode_and_hold_toggles_privacy():
     from edge_emojify.controls.button import Button
 
     factory = MockFactory()
-    button = Button(ButtonConfig(pin=17, hold_seconds=0.3, hold_action="privacy", bounce_ms=0),
-                    pin_factory=factory)
+    clock = itertools.count(0.0, 1.0)  # the debounce clock: every edge is a second after the last
+    button = Button(ButtonConfig(pin=17, hold_seconds=0.3, hold_action="privacy", bounce_ms=50),
+                    pin_factory=factory, clock=lambda: next(clock))
     sink = RecordingSink()
     cfg = Config(source=SourceConfig(timeout=0.5), button=ButtonConfig(hold_action="privacy"))
     app = make_app([FlakySource(IMAGES), FlakySource(IMAGES)], sink, cfg=cfg, button=button)
@@ -114,22 +116,15 @@ def test_button_press_on_gpio_changes_mode_and_hold_toggles_privacy():
     runner.start()
     pin = factory.pin(17)
     try:
-        time.sleep(0.5)
+        _wait_for(lambda: app.counters.frames >= 1)
         pin.drive_low()
-        time.sleep(0.05)
-        pin.drive_high()  # short press
-        deadline = time.monotonic() + 3
-        while app.renderer.mode != "panel" and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert app.renderer.mode == "panel"
-        pin.drive_low()
-        time.sleep(0.6)  # hold
+        pin.drive_high()  # a short press: the step is queued on release
+        _wait_for(lambda: app.renderer.mode == "panel")
+        pin.drive_low()  # held: gpiozero's hold thread fires after 0.3 s
+        _wait_for(lambda: app.privacy and is_message_screen(sink.shown[-1]))  # screen blank, camera closed
         pin.drive_high()
-        deadline = time.monotonic() + 3
-        while not (app.privacy and is_message_screen(sink.shown[-1])) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert app.privacy and is_message_screen(sink.shown[-1])  # screen blank, camera closed
-        assert app.renderer.mode == "panel"  # the hold did not also step the mode
+        time.sleep(0.1)  # a few loop turns: the release after a hold must not step the mode
+        assert app.renderer.mode == "panel"
     finally:
         app.stop()
         runner.join(5)

@@ -16,8 +16,24 @@ from edge_emojify.config import ButtonConfig  # noqa: E402
 from edge_emojify.controls import HOLD, NEXT  # noqa: E402
 from edge_emojify.controls.button import Button  # noqa: E402
 
-HOLD_S = 0.3  # the shortest hold the config allows; tests sleep a little longer
+HOLD_S = 0.3  # the shortest hold the config allows (gpiozero's hold thread runs on real time)
 GAP = 0.06  # longer than the 50 ms debounce, so separate presses count separately
+
+
+class Clock:
+    """The button's debounce clock, moved by the test instead of by sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+CLOCK = Clock()
 
 
 @pytest.fixture
@@ -28,14 +44,25 @@ def factory():
 
 
 def make(factory, **changes) -> Button:
-    return Button(ButtonConfig(hold_seconds=HOLD_S, **changes), pin_factory=factory)
+    return Button(ButtonConfig(hold_seconds=HOLD_S, **changes), pin_factory=factory, clock=CLOCK)
 
 
 def press(pin, seconds: float = GAP) -> None:
-    pin.drive_low()  # pull-up: pressing the button connects the pin to GND
-    time.sleep(seconds)
+    pin.drive_low()  # pull-up: pressing the button connects the pin to GND (callbacks run at once)
+    CLOCK.advance(seconds)
     pin.drive_high()
-    time.sleep(GAP)
+    CLOCK.advance(GAP)
+
+
+def events_when(button: Button, done, seconds: float = 5.0) -> list[str]:
+    """Collect the button's events until ``done(events)``: waits for gpiozero's hold thread, never longer."""
+    events: list[str] = []
+    deadline = time.monotonic() + seconds
+    while not done(events):
+        assert time.monotonic() < deadline, f"timed out with {events}"
+        events += button.poll()
+        time.sleep(0.01)
+    return events
 
 
 def test_short_presses_step_in_order(factory) -> None:
@@ -53,7 +80,7 @@ def test_event_comes_on_release_not_on_press(factory) -> None:
     button = make(factory)
     pin = factory.pin(17)
     pin.drive_low()
-    time.sleep(GAP)
+    CLOCK.advance(GAP)
     assert button.poll() == []  # it might still become a hold
     pin.drive_high()
     assert button.poll() == [NEXT]
@@ -64,12 +91,12 @@ def test_hold_emits_hold_once_and_no_next(factory) -> None:
     button = make(factory)
     pin = factory.pin(17)
     pin.drive_low()
-    time.sleep(HOLD_S + 0.25)
-    assert button.poll() == [HOLD]
-    time.sleep(HOLD_S)  # still down: gpiozero would repeat only with hold_repeat
+    assert events_when(button, lambda e: e) == [HOLD]
+    time.sleep(HOLD_S * 1.5)  # still down, past another hold time: gpiozero repeats only with hold_repeat
+    CLOCK.advance(1.0)
     pin.drive_high()
-    time.sleep(GAP)
     assert button.poll() == []
+    CLOCK.advance(GAP)
     press(pin)  # the next short press is a normal step again
     assert button.poll() == [NEXT]
     button.close()
@@ -83,13 +110,11 @@ def test_contact_bounce_does_not_double_step(factory) -> None:
     for _ in range(3):  # a noisy press: low/high chatter within a few milliseconds
         pin.drive_low()
         pin.drive_high()
-    pin.drive_low()
-    time.sleep(0.1)
+    CLOCK.advance(0.1)
     for _ in range(3):  # a noisy release
         pin.drive_high()
         pin.drive_low()
     pin.drive_high()
-    time.sleep(GAP)
     assert button.poll() == [NEXT]
     button.close()
 
@@ -107,7 +132,7 @@ def test_bounce_zero_counts_every_edge(factory) -> None:
 def test_global_pin_factory_is_used_by_default(monkeypatch) -> None:
     mock = MockFactory(pin_class=MockPin)
     monkeypatch.setattr(Device, "pin_factory", mock)
-    button = Button(ButtonConfig(pin=5, hold_seconds=HOLD_S))
+    button = Button(ButtonConfig(pin=5, hold_seconds=HOLD_S), clock=CLOCK)
     press(mock.pin(5))
     assert button.poll() == [NEXT]
     button.close()
@@ -119,12 +144,11 @@ def test_status_led_on_while_running_blinks_on_hold_and_goes_off_at_close(factor
     led, pin = factory.pin(27), factory.pin(17)
     assert led.state
     pin.drive_low()
-    time.sleep(HOLD_S + 0.35)  # past the hold, then a few blink periods
-    assert button.poll() == [HOLD]
-    assert [s.state for s in led.states].count(False) >= 1  # it blinked
+    assert events_when(button, lambda e: e) == [HOLD]
+    events_when(button, lambda _: [s.state for s in led.states].count(False) >= 1)  # it blinks
+    CLOCK.advance(1.0)
     pin.drive_high()
-    time.sleep(0.05)
-    assert led.state  # steady on again after the hold
+    assert led.state  # steady on again after the hold, at once
     button.close()
     assert not led.state
 

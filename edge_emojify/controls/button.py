@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import queue
+from collections.abc import Callable
 import threading
 import time
 import warnings
@@ -37,8 +38,10 @@ class Button:
     gpiozero's default (lgpio on Raspberry Pi OS Bookworm and later).
     """
 
-    def __init__(self, cfg: ButtonConfig, pin_factory: Any = None) -> None:
+    def __init__(self, cfg: ButtonConfig, pin_factory: Any = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
+        self.clock = clock  # for the debounce (injected in tests)
         self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._pressed = False
@@ -102,7 +105,7 @@ class Button:
         backend does (the mock pins ignore it), and a double step is the one failure a user
         notices at once. Called with the lock held.
         """
-        now = time.monotonic()
+        now = self.clock()
         if now - self._last_edge < self._bounce:
             return True
         self._last_edge = now
