@@ -28,13 +28,12 @@ from edge_emojify.notify import Notifier, Watchdog
 from edge_emojify.pipeline import build_pipeline
 from edge_emojify.render.draw import EmojiAtlas, emoji_dir, message_screen
 from edge_emojify.render.modes import FrameStats, Renderer
-from edge_emojify.sinks import Sink, SinkError, open_sink
-from edge_emojify.sources import FrameSource, SourceError, choose_auto, open_source
+from edge_emojify.sinks import FILE_SINKS, Sink, SinkError, open_sink, resolve_sink
+from edge_emojify.sources import FILE_SOURCES, FrameSource, SourceError, choose_auto, open_source
 
 log = logging.getLogger(__name__)
 
 STATUS_EVERY = 5.0  # seconds between STATUS= updates to systemd
-FILE_SOURCES = ("video", "image", "sample")  # sources that end, rather than fail, at their last frame
 NO_CAMERA_NOTICE = "no camera found - playing the sample"
 
 
@@ -45,6 +44,22 @@ class LoopCounters:
     frames: int = 0
     camera_losses: int = 0
     dropped: int = 0  # camera frames overwritten before the loop took them (the loop was busy)
+
+
+def apply_run_policy(cfg: Config, frames: int = 0) -> Config:
+    """What a run does with its source, decided in one place for start-up and every reload.
+
+    Into a file (video or PNG sink), a video or the sample plays once unless ``frames`` asks for
+    more; anything live loops as configured.
+    """
+    if resolve_sink(cfg.display) in FILE_SINKS:
+        return dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, loop=bool(frames)))
+    return cfg
+
+
+def is_offline(cfg: Config) -> bool:
+    """A file rendered to a file keeps every frame, unpaced; anything live is paced and drops stale frames."""
+    return resolve_sink(cfg.display) in FILE_SINKS and cfg.source.kind in FILE_SOURCES
 
 
 class App:
@@ -156,6 +171,8 @@ class App:
             try:
                 frame = self._reader.get() if self._reader else self._source.read()
             except SourceError as exc:
+                if self._source_cfg.kind in FILE_SOURCES:
+                    raise UserError(str(exc)) from None  # a damaged file stays damaged: only a camera is retried
                 self.counters.camera_losses += 1
                 log.warning("camera lost: %s; retrying", exc)
                 self._close_source()

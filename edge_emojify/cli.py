@@ -11,12 +11,17 @@ import dataclasses
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge_emojify import __version__
 from edge_emojify import config as config_mod
+from edge_emojify.config import Config
 from edge_emojify.errors import UserError
 from edge_emojify.sinks.base import SinkError
 from edge_emojify.sources.base import SourceError
+
+if TYPE_CHECKING:
+    from edge_emojify.app import App
 
 log = logging.getLogger("edge_emojify")
 
@@ -78,30 +83,34 @@ def load_config(args: argparse.Namespace) -> tuple[config_mod.Config, Path | Non
     return cfg, path
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from edge_emojify.app import FILE_SOURCES, App
-    from edge_emojify.snapshots import save_snapshot
+def run_config(args: argparse.Namespace) -> tuple[Config, Path | None]:
+    """The config of ``run``: file, overrides and the run policy, the same at start-up and on SIGHUP."""
+    from edge_emojify.app import apply_run_policy
 
     cfg, path = load_config(args)
+    return apply_run_policy(cfg, args.frames), path
+
+
+def build_app(args: argparse.Namespace) -> App:
+    """The mirror as ``run`` starts it; a reload re-reads the config through :func:`run_config`."""
+    from edge_emojify.app import App, is_offline
+    from edge_emojify.snapshots import save_snapshot
+    from edge_emojify.sources import open_source
+
+    cfg, path = run_config(args)
     log.info("edge-emojify %s, config %s", __version__, path or "built-in defaults")
     button = None
     if cfg.button.enabled and not args.no_button:
         from edge_emojify.controls.button import Button
 
         button = Button(cfg.button)
-    from edge_emojify.sinks import resolve_auto
-    from edge_emojify.sources import open_source
+    offline = is_offline(cfg)
+    return App(cfg, reload_config=lambda: run_config(args)[0], button=button, threaded=not offline,
+               source_factory=lambda c: open_source(c.source, realtime=not offline), snapshot=save_snapshot)
 
-    sink = resolve_auto(cfg.display) if cfg.display.sink == "auto" else cfg.display.sink
-    to_file = sink in ("video", "png")
-    if to_file:
-        # Into a file, a video or the sample plays once unless --frames asks for more.
-        cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, loop=bool(args.frames)))
-    # A file rendered to a file keeps every frame, unpaced; anything live is paced and drops stale frames.
-    offline = to_file and cfg.source.kind in FILE_SOURCES
-    app = App(cfg, reload_config=lambda: load_config(args)[0], button=button, threaded=not offline,
-              source_factory=lambda c: open_source(c.source, realtime=not offline), snapshot=save_snapshot)
-    return app.run(max_frames=args.frames)
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return build_app(args).run(max_frames=args.frames)
 
 
 def cmd_config(args: argparse.Namespace) -> int:

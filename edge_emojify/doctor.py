@@ -57,9 +57,9 @@ def check_models(cfg: Config) -> Check:
 
 
 def check_camera(cfg: Config, timeout: float = 5.0) -> Check:
-    from edge_emojify.sources import SourceError, open_source
+    from edge_emojify.sources import FILE_SOURCES, SourceError, open_source
 
-    if cfg.source.kind in ("video", "image", "sample"):
+    if cfg.source.kind in FILE_SOURCES:
         return Check("camera", OK, f"not used (source.kind = {cfg.source.kind})")
     try:
         source = open_source(cfg.source, realtime=False)
@@ -82,9 +82,9 @@ def check_camera(cfg: Config, timeout: float = 5.0) -> Check:
 
 
 def check_display(cfg: Config) -> Check:
-    from edge_emojify.sinks import resolve_auto
+    from edge_emojify.sinks import resolve_sink
 
-    kind = resolve_auto(cfg.display) if cfg.display.sink == "auto" else cfg.display.sink
+    kind = resolve_sink(cfg.display)
     if kind in ("window", "fullscreen"):
         if importlib.util.find_spec("pygame") is None:
             return Check("display", FAIL, f"display.sink {kind} needs pygame, which is missing",

@@ -478,3 +478,37 @@ def test_holding_the_button_saves_the_screen_through_the_loop(tmp_path):
     (saved,) = tmp_path.glob("*.jpg")
     image = cv2.imread(str(saved))
     assert image.shape == (240, 320, 3) and emoji_pixels(image) > 300  # what was on screen, faces covered
+
+
+def test_cli_unwritable_output_and_a_damaged_image_are_one_line_errors(tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+    for args, message in [
+        (["--sink", "video", "--output", "/proc/edge-emojify/out.mp4", "--source", "sample"],
+         "cannot create the folder of video output /proc/edge-emojify/out.mp4"),
+        (["--source", str(broken)], f"cannot read image {broken}; it is damaged"),  # not retried for ever
+    ]:
+        result = run_cli("run", "--sink", "null", "--no-button", "--frames", "3", *args, timeout=60)
+        errors = [line for line in result.stderr.splitlines() if "error" in line]
+        assert result.returncode == 2 and len(errors) == 1 and message in errors[0], result.stderr[-2000:]
+        assert "Traceback" not in result.stderr and "retrying" not in result.stderr
+
+
+def test_a_reload_keeps_the_run_policy_of_the_command_line(tmp_path):
+    """run --sink video --source sample plays the sample once; a SIGHUP must not make it loop for ever."""
+    from edge_emojify.cli import build_app, build_parser
+
+    args = build_parser().parse_args(["run", "--sink", "video", "--output", str(tmp_path / "o.mp4"),
+                                      "--source", "sample", "--no-button", "--config", str(_empty_config(tmp_path))])
+    app = build_app(args)
+    assert app.cfg.source.loop is False and app.threaded is False
+    assert app.reload_config().source.loop is False  # the same policy as at start-up
+    looping = build_app(build_parser().parse_args(["run", "--sink", "null", "--source", "sample", "--no-button",
+                                                   "--config", str(_empty_config(tmp_path))]))
+    assert looping.cfg.source.loop is True and looping.reload_config().source.loop is True
+
+
+def _empty_config(tmp_path):
+    path = tmp_path / "empty.toml"
+    path.write_text("")
+    return path

@@ -162,7 +162,13 @@ def test_close_releases_the_pins(factory) -> None:
     again.close()
 
 
-def test_no_gpio_logs_one_warning_and_stays_inert(monkeypatch, caplog) -> None:
+def on_a_pi(monkeypatch, tmp_path, model: bytes) -> None:
+    (tmp_path / "model").write_bytes(model)
+    monkeypatch.setattr("edge_emojify.controls.button.PI_MODEL", tmp_path / "model")
+
+
+def test_no_gpio_logs_one_warning_and_stays_inert(monkeypatch, caplog, tmp_path) -> None:
+    on_a_pi(monkeypatch, tmp_path, b"Raspberry Pi 4 Model B Rev 1.5\x00")
     monkeypatch.setattr(Device, "pin_factory", None)
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "no-such-pin-library")  # like a PC: nothing loads
     with caplog.at_level(logging.DEBUG, logger="edge_emojify"):
@@ -174,7 +180,8 @@ def test_no_gpio_logs_one_warning_and_stays_inert(monkeypatch, caplog) -> None:
     button.close()
 
 
-def test_missing_gpiozero_logs_one_warning(monkeypatch, caplog) -> None:
+def test_missing_gpiozero_logs_one_warning(monkeypatch, caplog, tmp_path) -> None:
+    on_a_pi(monkeypatch, tmp_path, b"Raspberry Pi 5 Model B Rev 1.0\x00")
     monkeypatch.setitem(sys.modules, "gpiozero", None)
     with caplog.at_level(logging.WARNING):
         button = Button(ButtonConfig())
@@ -188,4 +195,18 @@ def test_disabled_button_is_quiet(factory, caplog) -> None:
     with caplog.at_level(logging.WARNING):
         button = make(factory, enabled=False)
     assert caplog.records == [] and not button.active
+    button.close()
+
+
+def test_off_a_pi_no_gpio_is_said_at_info_not_as_a_warning(monkeypatch, caplog, tmp_path) -> None:
+    on_a_pi(monkeypatch, tmp_path, b"QEMU Virtual Machine\x00")
+    monkeypatch.setitem(sys.modules, "gpiozero", None)
+    with caplog.at_level(logging.INFO):
+        button = Button(ButtonConfig())
+    assert [r.levelno for r in caplog.records] == [logging.INFO] and "disabled" in caplog.records[0].getMessage()
+    monkeypatch.setattr("edge_emojify.controls.button.PI_MODEL", tmp_path / "absent")  # a PC has no device tree
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        Button(ButtonConfig())
+    assert [r.levelno for r in caplog.records] == [logging.INFO]
     button.close()

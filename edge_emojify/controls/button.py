@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import logging
 import queue
-from collections.abc import Callable
 import threading
 import time
 import warnings
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from edge_emojify.config import ButtonConfig
@@ -56,9 +57,12 @@ class Button:
         try:
             self._button = self._make_button(pin_factory)
         except Exception as exc:  # noqa: BLE001 - any failure here must leave the mirror running
-            log.warning("GPIO button on BCM %d disabled: %s; the mirror runs without it. On a Pi, "
-                        "check `ls -l /dev/gpiochip*` and that the user is in the gpio group, or set "
-                        "[button] enabled = false to silence this", cfg.pin, _reason(exc))
+            # On a Pi a missing button is a wiring or permission fault worth a warning; on a desktop
+            # there is no GPIO to have, and a warning on every run would only be noise.
+            log.log(logging.WARNING if on_a_pi() else logging.INFO,
+                    "GPIO button on BCM %d disabled: %s; the mirror runs without it. On a Pi, "
+                    "check `ls -l /dev/gpiochip*` and that the user is in the gpio group, or set "
+                    "[button] enabled = false to silence this", cfg.pin, _reason(exc))
             return
         if cfg.led_pin >= 0:
             try:
@@ -177,6 +181,16 @@ class Button:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+PI_MODEL = Path("/proc/device-tree/model")  # "Raspberry Pi 5 Model B Rev 1.0" on a Pi
+
+
+def on_a_pi(model_file: Path | None = None) -> bool:
+    try:
+        return (model_file or PI_MODEL).read_bytes().startswith(b"Raspberry Pi")
+    except OSError:
+        return False
 
 
 def _reason(exc: BaseException) -> str:

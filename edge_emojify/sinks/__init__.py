@@ -12,7 +12,7 @@ from edge_emojify.sinks.base import Sink, SinkError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Sink", "SinkError", "open_sink", "resolve_auto"]
+__all__ = ["FILE_SINKS", "Sink", "SinkError", "open_sink", "resolve_auto", "resolve_sink"]
 
 
 def resolve_auto(cfg: DisplayConfig) -> str:
@@ -27,9 +27,17 @@ def resolve_auto(cfg: DisplayConfig) -> str:
     return "video"
 
 
+FILE_SINKS = ("video", "png")  # sinks that write files rather than show a screen
+
+
+def resolve_sink(cfg: DisplayConfig) -> str:
+    """The sink this config means on this machine (``auto`` resolved)."""
+    return resolve_auto(cfg) if cfg.sink == "auto" else cfg.sink
+
+
 def open_sink(cfg: DisplayConfig, frame_size: tuple[int, int], fps: float) -> Sink:
     """Open the configured sink; ``frame_size`` is the default size for windows and files."""
-    kind = resolve_auto(cfg) if cfg.sink == "auto" else cfg.sink
+    kind = resolve_sink(cfg)
     size = (cfg.width or frame_size[0], cfg.height or frame_size[1])
     if kind in ("window", "fullscreen"):
         from edge_emojify.sinks.pygame_sink import PygameSink

@@ -24,7 +24,11 @@ class VideoSink:
         self.size = size
         if path.suffix.lower() not in FOURCC:
             raise SinkError(f"video output {path} must end in {', '.join(FOURCC)}; change display.output")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SinkError(f"cannot create the folder of video output {path} ({exc.strerror}); change "
+                            "--output or display.output") from None
         self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*FOURCC[path.suffix.lower()]),
                                        fps, size)
         if not self._writer.isOpened():

@@ -14,8 +14,10 @@ from edge_emojify.sources.images import IMAGE_SUFFIXES
 log = logging.getLogger(__name__)
 
 SAMPLE_VIDEO = PACKAGE_DIR / "data" / "sample.mp4"
+FILE_SOURCES = ("video", "image", "sample")  # sources that end, rather than fail, at their last frame
 
-__all__ = ["FrameSource", "SourceError", "SAMPLE_VIDEO", "from_argument", "open_source"]
+__all__ = ["FILE_SOURCES", "FrameSource", "SourceError", "SAMPLE_VIDEO", "choose_auto", "from_argument",
+           "open_source"]
 
 
 def from_argument(cfg: SourceConfig, argument: str | None) -> SourceConfig:
