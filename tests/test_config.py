@@ -133,3 +133,27 @@ def test_every_bound_is_inclusive_at_both_ends_and_enforced_just_outside(section
 def test_documented_examples_of_bounds_hold():
     assert config.from_dict({"decision": {"smoothing_seconds": 0}}).decision.smoothing_seconds == 0
     assert config.from_dict({"detector": {"min_score": 1}}).detector.min_score == 1.0
+
+
+def test_types_are_checked_for_every_kind_of_key(tmp_path):
+    with pytest.raises(UserError, match=r"\[detector\].min_score must be a number, got True"):
+        config.from_dict({"detector": {"min_score": True}})  # TOML's true is not 1.0
+    with pytest.raises(UserError, match=r"\[display\].output must be a string in quotes, got 5"):
+        config.from_dict({"display": {"output": 5}})
+    with pytest.raises(UserError, match=r"unknown section \[nope\]; allowed: source, detector, emotion, tracking, "
+                                        r"decision, display, button, snapshots$"):
+        config.from_dict({"nope": {}})
+
+
+def test_set_values_may_hold_an_equals_sign_and_errors_name_the_flag(tmp_path):
+    cfg = config.override(config.Config(), ["display.output=/tmp/a=b.mp4"])
+    assert cfg.display.output == "/tmp/a=b.mp4"
+    with pytest.raises(UserError, match=r"^--set: \[detector\].max_faces is 99"):
+        config.override(cfg, ["detector.max_faces=99"])
+
+
+def test_unreadable_file_names_what_to_check(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(UserError, match=r"check its permissions and encoding \(UTF-8\)"):
+        config.load(str(bad))
