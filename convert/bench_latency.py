@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from convert.convert_tflite import to_int8_tflite
     from convert.model import build_classifier, build_mini_xception
-    from edge_emojify.runtime import interpreter_class
+    from edge_emojify.runtime import Runner, interpreter_class
 
     faces = load_folder(args.data, splits=("train",)).images[::57][:300]
     tmp = Path(tempfile.mkdtemp())
@@ -59,20 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     for extra in args.model:
         paths[str(extra)] = extra
 
-    cls, runtime = interpreter_class()
-    interps = {}
-    for name, path in paths.items():
-        it = cls(model_path=str(path), num_threads=1)
-        it.allocate_tensors()
-        inp = it.get_input_details()[0]
-        interps[name] = (it, inp["index"], (faces[:1, :, :, None].astype(np.int16) - 128).astype(inp["dtype"]))
-    times: dict[str, list[float]] = {name: [] for name in interps}
+    runtime = interpreter_class()[1]
+    runners = {name: Runner(path, 1, name) for name, path in paths.items()}
+    inputs = {name: runner.quantise(faces[:1, :, :, None]) for name, runner in runners.items()}
+    times: dict[str, list[float]] = {name: [] for name in runners}
     for r in range(args.rounds):
-        for name, (it, index, x) in interps.items():
+        for name, runner in runners.items():
             for _ in range(args.runs):
                 t0 = time.perf_counter()
-                it.set_tensor(index, x)
-                it.invoke()
+                runner.invoke(inputs[name])
                 times[name].append((time.perf_counter() - t0) * 1e3)
         print(f"round {r + 1}/{args.rounds}", end="\r", flush=True)
     ref = float(np.median(times["mini-Xception (reference)"]))

@@ -44,6 +44,7 @@ from convert import ConvertError, run_script
 from convert.evaluate import predict
 from convert.fer_data import FerSet, load, load_folder
 from convert.heldout import heldout
+from edge_emojify import model_card
 from edge_emojify.config import DecisionConfig
 from edge_emojify.decision import Decider
 from edge_emojify.emotion import correct_for_prior
@@ -254,10 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.tune and args.split != "validation":
         raise ConvertError("--tune chooses settings: it runs on the validation faces only (drop --split test)")
-    card_path = args.model.with_suffix(".json")
-    if not args.model.is_file() or not card_path.is_file():
-        raise ConvertError(f"{args.model} and its card {card_path} are needed; convert a model first")
-    card = json.loads(card_path.read_text())
+    if not args.model.is_file():
+        raise ConvertError(f"{args.model} is needed; convert a model first")
+    card = model_card.read(model_card.card_path(args.model))
     correction = card.get("prior_correction") or {}
     faces = faces_for(args, card)
     order = choose_holds(faces, args.holds_per_class, args.seed)

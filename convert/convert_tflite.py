@@ -24,11 +24,7 @@ import numpy as np
 
 from convert import run_script
 from convert.fer_data import DatasetError, load, stratified_split
-from edge_emojify.labels import EMOTIONS
-
-CROP = {"margin": 0.15, "align_eyes": True,
-        "how": "square around the BlazeFace box, side = box side x (1 + margin), rotated so the eyes "
-               "are level, area-resampled to 48x48 grayscale"}
+from edge_emojify import model_card
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -67,27 +63,12 @@ def calibration_faces(train_images: np.ndarray, labels: np.ndarray, count: int, 
 
 
 def tflite_predict(model_path: Path, images: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Probabilities from a .tflite for raw uint8 faces (N, 48, 48), in batches, one thread."""
-    from edge_emojify.runtime import interpreter_class
+    """Probabilities from a .tflite for raw uint8 faces (N, size, size), in batches, one thread."""
+    from edge_emojify.runtime import Runner
 
-    cls, _ = interpreter_class()
-    interp = cls(model_path=str(model_path), num_threads=1)
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    in_scale, in_zero = inp["quantization"]
-    out_scale, out_zero = out["quantization"]
-    results = []
-    for start in range(0, len(images), batch):
-        x = images[start:start + batch, :, :, None].astype(np.float32)
-        if in_scale:
-            x = np.clip(np.round(x / in_scale + in_zero), -128, 127)
-        x = x.astype(inp["dtype"])
-        interp.resize_tensor_input(inp["index"], list(x.shape))
-        interp.allocate_tensors()
-        interp.set_tensor(inp["index"], x)
-        interp.invoke()
-        y = interp.get_tensor(out["index"]).astype(np.float32)
-        results.append((y - out_zero) * out_scale if out_scale else y)
-    return np.concatenate(results)
+    runner = Runner(model_path, 1, "model")
+    return np.concatenate([runner.run(images[start:start + batch, :, :, None])
+                           for start in range(0, len(images), batch)])
 
 
 def sha256(path: Path) -> str:
@@ -134,33 +115,15 @@ def main(argv: list[str] | None = None) -> int:
         best = max(rows, key=lambda r: float(r["val_accuracy"]))
         training.update(epochs_run=len(rows), best_epoch=int(best["epoch"]) + 1,
                         best_val_accuracy=round(float(best["val_accuracy"]), 4))
-    card = {
-        "model": args.out.name,
-        "sha256": sha256(args.out),
-        "size_bytes": len(flat),
-        "labels": list(EMOTIONS),
-        "input": {"size": 48, "channels": 1, "dtype": "int8",
-                  "values": "raw grayscale pixels 0..255 quantised with the input tensor's scale and "
-                            "zero point (x = pixel - 128); normalisation is inside the model",
-                  "batch": "dynamic (resize the input tensor to N faces)"},
-        "output": "7 class probabilities (softmax), int8, in label order",
-        "crop": CROP,
-        "training": training,
-        "keras_source": str(args.keras),
-        "conversion": {
-            "command": "python -m convert.convert_tflite " + shlex.join(argv if argv is not None else sys.argv[1:]),
-            "calibration": f"{len(calibration)} FER2013 training faces, class-stratified, seed {args.seed}",
-            "parity": parity,
-        },
-        "data": "FER2013 (Goodfellow et al., 2013), Kaggle folder layout; FER+ votes (Barsoum et al., 2016) "
-                "for the secondary metric. Images are not shipped.",
+    conversion = {
+        "command": "python -m convert.convert_tflite " + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "calibration": f"{len(calibration)} FER2013 training faces, class-stratified, seed {args.seed}",
+        "parity": parity,
     }
-    card_path = args.out.with_suffix(".json")
-    if card_path.is_file():  # keep an earlier evaluation and prior fit only if they measured this very file
-        old = json.loads(card_path.read_text())
-        if old.get("sha256") == card["sha256"]:
-            card.update({key: old[key] for key in ("prior_correction", "evaluation") if key in old})
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    card = model_card.new_card(args.out, sha256(args.out), int(model.input_shape[1]), training, str(args.keras),
+                               conversion)
+    card_path = model_card.card_path(args.out)
+    model_card.write(card_path, card)
     print(f"wrote {card_path}", flush=True)
     return 0
 

@@ -31,6 +31,7 @@ from convert.fer_data import (
     load,
     load_ferplus_votes,
 )
+from edge_emojify import model_card
 from edge_emojify.emotion import correct_for_prior
 from edge_emojify.labels import EMOTIONS, NUM_CLASSES
 
@@ -111,24 +112,18 @@ def plot_confusion(m: np.ndarray, title: str, png: Path) -> None:
 
 def latency_ms(model_path: Path, runs: int, faces: np.ndarray) -> dict[str, float]:
     """Median and p95 milliseconds for one face, one thread, after a warm-up."""
-    from edge_emojify.runtime import interpreter_class
+    from edge_emojify.runtime import Runner, interpreter_class
 
-    cls, runtime = interpreter_class()
-    interp = cls(model_path=str(model_path), num_threads=1)
-    interp.allocate_tensors()
-    inp = interp.get_input_details()[0]
-    scale, zero = inp["quantization"]
-    x = faces[:1, :, :, None].astype(np.float32)
-    x = (np.clip(np.round(x / scale + zero), -128, 127) if scale else x).astype(inp["dtype"])
+    runner = Runner(model_path, 1, "model")
+    x = runner.quantise(faces[:1, :, :, None])
     times = []
     for i in range(runs + 50):
         t0 = time.perf_counter()
-        interp.set_tensor(inp["index"], x)
-        interp.invoke()
+        runner.invoke(x)
         if i >= 50:
             times.append((time.perf_counter() - t0) * 1e3)
     return {"p50_ms": round(float(np.median(times)), 3), "p95_ms": round(float(np.percentile(times, 95)), 3),
-            "runtime": runtime, "threads": 1, "machine": platform.machine(), "runs": runs}
+            "runtime": interpreter_class()[1], "threads": 1, "machine": platform.machine(), "runs": runs}
 
 
 def accuracy(pred: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> float:
@@ -137,10 +132,10 @@ def accuracy(pred: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> float:
 
 def _prior_correction(args: argparse.Namespace) -> dict | None:
     """The card's fitted prior correction (``--card``, else the card beside the model), if it has one."""
-    path = args.card or args.model.with_suffix(".json")
+    path = args.card or model_card.card_path(args.model)
     if not path.is_file():
         return None
-    correction = json.loads(path.read_text()).get("prior_correction") or {}
+    correction = model_card.read(path).get("prior_correction") or {}
     return correction if correction.get("tau") else None
 
 
@@ -218,12 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"latency per face: p50 {lat['p50_ms']} ms, p95 {lat['p95_ms']} ms ({lat['runtime']}, 1 thread)")
     print(f"wrote {out_json} and {result['confusion_png']}", flush=True)
     if args.card:
-        if not args.card.is_file():
-            raise DatasetError(f"model card {args.card} does not exist; run convert.convert_tflite first")
-        card = json.loads(args.card.read_text())
         summary = {k: v for k, v in result.items() if k not in ("confusion_matrix", "confusion_png", "model")}
-        card.setdefault("evaluation", {})[kind] = summary
-        args.card.write_text(json.dumps(card, indent=2) + "\n")
+        model_card.record(args.card, "evaluation", summary, kind)
         print(f"recorded in {args.card}", flush=True)
     return 0
 

@@ -20,9 +20,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ai_edge_litert.interpreter import Interpreter
-
 from convert import ConvertError, run_script
+from edge_emojify.runtime import load_interpreter
 
 MEDIAPIPE_VERSION = "0.10.21"
 MODULE_DIR = "mediapipe/modules/face_detection/"
@@ -133,7 +132,7 @@ def tensor_info(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def describe(path: Path, member: str, spec: dict[str, Any]) -> dict[str, Any]:
     """Read shapes from the model itself and cross-check them against the anchor options."""
-    interp = Interpreter(model_path=str(path))
+    interp = load_interpreter(path, 1, f"detector {path.name}")
     inputs, outputs = tensor_info(interp.get_input_details()), tensor_info(interp.get_output_details())
     size = spec["anchors"]["input_size"]
     if inputs[0]["shape"] != [1, size, size, 3] or inputs[0]["dtype"] != "float32":

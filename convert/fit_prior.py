@@ -13,7 +13,6 @@ and written with the prior into the model card as ``prior_correction``. The test
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 from convert import ConvertError, run_script
 from convert.evaluate import predict, scores_summary
 from convert.heldout import heldout
+from edge_emojify import model_card
 from edge_emojify.emotion import correct_for_prior
 from edge_emojify.labels import EMOTIONS
 
@@ -51,12 +51,10 @@ def fit(probs: np.ndarray, labels: np.ndarray, prior: np.ndarray, metric: str) -
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    card_path = args.card or args.model.with_suffix(".json")
+    card_path = args.card or model_card.card_path(args.model)
     if not args.model.is_file():
         raise ConvertError(f"model {args.model} does not exist; convert one with convert.convert_tflite")
-    if not card_path.is_file():
-        raise ConvertError(f"model card {card_path} does not exist; it is written by convert.convert_tflite")
-    card = json.loads(card_path.read_text())
+    card = model_card.read(card_path)
     split = heldout(args.data, card, progress=True)
     print(f"scoring {len(split.validation)} validation faces (split seed {split.split_seed}, fraction "
           f"{split.val_fraction}) with {args.model} …", flush=True)
@@ -67,14 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['tau']:5.2f}  {row['accuracy']:8.4f}  {row['macro_f1']:8.4f}  {row['balanced_accuracy']:8.4f}  "
               + "  ".join(f"{row['recall'][n]:7.3f}" for n in EMOTIONS), flush=True)
     without, chosen = curve[0], next(row for row in curve if row["tau"] == tau)
-    card["prior_correction"] = {
+    model_card.record(card_path, "prior_correction", {
         "prior": [round(float(p), 6) for p in split.prior], "tau": tau, "metric": args.metric,
         "fitted_on": f"the validation split of FER2013 train/ ({len(split.validation)} faces, split seed "
                      f"{split.split_seed}, fraction {split.val_fraction}), int8 scores of {args.model.name}",
         "validation": {"without": without, "with": chosen},
         "command": "python -m convert.fit_prior " + shlex.join(sys.argv[1:] if argv is None else argv),
-    }
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    })
     print(f"tau = {tau} (max {args.metric} on validation: {without[args.metric]:.4f} -> {chosen[args.metric]:.4f}, "
           f"accuracy {without['accuracy']:.4f} -> {chosen['accuracy']:.4f}); written to {card_path}", flush=True)
     return 0

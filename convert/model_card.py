@@ -1,4 +1,4 @@
-"""Render ``models/emotion.json`` as the Markdown model card in README.
+"""Render ``models/emotion.json`` (schema: ``edge_emojify.model_card``) as the Markdown model card in README.
 
     python -m convert.model_card --card models/emotion.json
 
@@ -9,11 +9,11 @@ checks that README holds the current rendering.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 from pathlib import Path
 
-from convert import ConvertError, run_script
+from convert import run_script
+from edge_emojify import model_card
 
 
 def _pct(value: float | None) -> str:
@@ -166,9 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m convert.model_card", description=__doc__.split("\n\n")[0])
     p.add_argument("--card", type=Path, default=Path("models/emotion.json"))
     args = p.parse_args(argv)
-    if not args.card.is_file():
-        raise ConvertError(f"model card {args.card} does not exist; run convert.convert_tflite first")
-    print(render(json.loads(args.card.read_text())))
+    print(render(model_card.read(args.card)))
     return 0
 
 

@@ -38,7 +38,8 @@ def check_models(cfg: Config) -> Check:
         pipeline = build_pipeline(cfg)
     except UserError as exc:
         return Check("models", FAIL, str(exc), "reinstall edge-emojify or fix [emotion].model")
-    crops = np.full((1, 48, 48), 128, np.uint8)
+    size = pipeline.emotion.card.input_size
+    crops = np.full((1, size, size), 128, np.uint8)
     pipeline.emotion.predict_crops(crops)
     t0 = time.perf_counter()
     for _ in range(50):

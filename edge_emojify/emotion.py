@@ -1,59 +1,22 @@
 """Emotion scores per face: an upright 48×48 grayscale crop, all faces in one int8 TFLite invoke.
 
-The model card (``emotion.json`` beside the model) is the contract: it fixes the label order,
-the input size and how the crop is made. The card and the model are checked against each other
-at load time, because a model retrained with another class order would otherwise show the
-wrong emoji without any error.
+The model card (``emotion.json`` beside the model, :mod:`edge_emojify.model_card`) is the
+contract: it fixes the label order, the input size, how the crop is made and the prior
+correction. The card and the model are checked against each other at load time, because a
+model retrained with another class order would otherwise show the wrong emoji without any error.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edge_emojify.errors import UserError
-from edge_emojify.labels import EMOTIONS
-from edge_emojify.runtime import load_interpreter
+from edge_emojify.model_card import ModelCard, card_path
+from edge_emojify.runtime import Runner
 from edge_emojify.types import Face
-
-
-@dataclass(frozen=True)
-class ModelCard:
-    """The parts of ``emotion.json`` the app relies on."""
-
-    labels: tuple[str, ...]
-    input_size: int
-    margin: float  # crop side = face box side × (1 + margin)
-    align: bool  # rotate the crop so the eyes are level
-    prior: tuple[float, ...] = ()  # class frequencies of the training data, in label order
-    tau: float = 0.0  # prior correction strength fitted on validation (0 = none; cards without it)
-
-    @classmethod
-    def load(cls, path: Path) -> ModelCard:
-        if not path.is_file():
-            raise UserError(f"model card {path} is missing; it must sit beside the .tflite "
-                            "(rebuild both with convert/)")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            crop = data["crop"]
-            correction = data.get("prior_correction") or {}
-            card = cls(tuple(data["labels"]), int(data["input"]["size"]), float(crop["margin"]),
-                       bool(crop["align_eyes"]), tuple(float(p) for p in correction.get("prior", ())),
-                       float(correction.get("tau", 0.0)))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise UserError(f"model card {path} is unreadable ({exc.__class__.__name__}: {exc}); "
-                            "rebuild it with convert/") from None
-        if card.labels != EMOTIONS:
-            raise UserError(f"model card {path} lists labels {list(card.labels)}; the app needs "
-                            f"{list(EMOTIONS)} in that order: retrain or fix the card")
-        if card.tau and (len(card.prior) != len(card.labels) or min(card.prior) <= 0):
-            raise UserError(f"model card {path} has prior_correction.tau but no positive prior for each of "
-                            f"its {len(card.labels)} labels; refit it with python -m convert.fit_prior")
-        return card
 
 
 def correct_for_prior(probs: np.ndarray, prior: np.ndarray | tuple[float, ...], tau: float) -> np.ndarray:
@@ -103,51 +66,21 @@ class EmotionModel:
     """Scores faces with the int8 (or float) TFLite emotion model described by its card."""
 
     def __init__(self, model_path: Path, threads: int = 1, prior_correction: bool = True) -> None:
-        self.card = ModelCard.load(model_path.with_suffix(".json"))
+        self.card = ModelCard.load(card_path(model_path))
         self.tau = self.card.tau if prior_correction else 0.0
-        self.interpreter = load_interpreter(model_path, threads, "emotion model")
-        inp = self.interpreter.get_input_details()[0]
-        out = self.interpreter.get_output_details()[0]
+        self.runner = Runner(model_path, threads, "emotion model")
         size = self.card.input_size
-        if tuple(inp["shape"][1:]) != (size, size, 1):
-            raise UserError(f"emotion model {model_path} takes input {tuple(inp['shape'])} but its card "
-                            f"says {size}×{size}×1; rebuild model and card together with convert/")
-        if out["shape"][-1] != len(self.card.labels):
-            raise UserError(f"emotion model {model_path} outputs {out['shape'][-1]} scores but its card "
-                            f"lists {len(self.card.labels)} labels; rebuild them together with convert/")
-        self._input, self._output = inp, out
-        # A dynamic batch dimension lets every face of a frame go through in one invoke.
-        self.batched = int(inp.get("shape_signature", inp["shape"])[0]) == -1
-        self._batch = 1
+        if self.runner.input_shape != (size, size, 1):
+            raise UserError(f"emotion model {model_path} takes input {tuple(self.runner.input['shape'])} but its "
+                            f"card says {size}×{size}×1; rebuild model and card together with convert/")
+        if self.runner.output["shape"][-1] != len(self.card.labels):
+            raise UserError(f"emotion model {model_path} outputs {self.runner.output['shape'][-1]} scores but its "
+                            f"card lists {len(self.card.labels)} labels; rebuild them together with convert/")
 
     def crops(self, gray: np.ndarray, faces: list[Face], gray_scale: float = 1.0) -> np.ndarray:
         card = self.card
         return np.stack([crop_face(gray, f, card.input_size, card.margin, card.align, gray_scale)
                          for f in faces])
-
-    def _quantise(self, crops: np.ndarray) -> np.ndarray:
-        dtype = self._input["dtype"]
-        scale, zero = self._input["quantization"]
-        x = crops[..., None].astype(np.float32)
-        if np.issubdtype(dtype, np.integer) and scale:
-            info = np.iinfo(dtype)
-            return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
-        return x.astype(dtype)
-
-    def _dequantise(self, y: np.ndarray) -> np.ndarray:
-        scale, zero = self._output["quantization"]
-        if np.issubdtype(y.dtype, np.integer) and scale:
-            return (y.astype(np.float32) - zero) * scale
-        return y.astype(np.float32)
-
-    def _invoke(self, x: np.ndarray) -> np.ndarray:
-        if self._batch != len(x):
-            self.interpreter.resize_tensor_input(self._input["index"], list(x.shape))
-            self.interpreter.allocate_tensors()
-            self._batch = len(x)
-        self.interpreter.set_tensor(self._input["index"], x)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self._output["index"]).copy()
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, 7)`` for raw uint8 crops ``(N, size, size)``, prior-corrected as configured."""
@@ -156,12 +89,7 @@ class EmotionModel:
                              f"got {crops.shape}")
         if len(crops) == 0:
             return np.zeros((0, len(self.card.labels)), np.float32)
-        x = self._quantise(crops)
-        if self.batched:
-            y = self._invoke(x)
-        else:
-            y = np.concatenate([self._invoke(x[i:i + 1]) for i in range(len(x))])
-        return correct_for_prior(self._dequantise(y), self.card.prior, self.tau)
+        return correct_for_prior(self.runner.run(crops[..., None]), self.card.prior, self.tau)
 
     def predict(self, gray: np.ndarray, faces: list[Face], gray_scale: float = 1.0) -> np.ndarray:
         """Probabilities ``(len(faces), 7)`` for the faces of one frame."""
