@@ -182,16 +182,17 @@ class App:
                 log.info("end of %s", self._source.name)
                 return
             t0 = time.perf_counter()
-            tracks = self.pipeline.process(frame)
-            if tracks is None:
+            analysis = self.pipeline.process(frame)
+            if analysis is None:
                 continue
+            tracks = analysis.tracks
             sink = self._ensure_sink(frame.image.shape[1], frame.image.shape[0])
             t1 = time.perf_counter()
             image = self.renderer.render(frame, tracks, self._canvas, self.stats)
             t2 = time.perf_counter()
             sink.show(image)
             t3 = time.perf_counter()
-            self._frame_done(t0, {**self.pipeline.stage_ms, "render": (t2 - t1) * 1e3,
+            self._frame_done(t0, {**analysis.stage_ms, "render": (t2 - t1) * 1e3,
                                   "show": (t3 - t2) * 1e3})
             if self.clock() - last_status > STATUS_EVERY:
                 last_status = self.clock()
@@ -246,11 +247,11 @@ class App:
         elif self._source is not None:
             self._source.close()
         self._reader, self._source = None, None
-        self.pipeline.tracker.reset()
+        self.pipeline.reset()
 
     def _ensure_sink(self, width: int, height: int) -> Sink:
         if self._sink is None:
-            fps = getattr(self._source, "fps", self.cfg.source.fps)
+            fps = self._source.fps if self._source is not None else self.cfg.source.fps
             self._sink = self.sink_factory(self.cfg, (width, height), fps)
             w, h = self._sink.size
             self._canvas = np.zeros((h, w, 3), np.uint8)

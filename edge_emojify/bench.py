@@ -65,13 +65,14 @@ def time_pipeline(cfg: Config, frames: list[Frame], warmup: int = 10) -> dict[st
     faces = []
     for i, frame in enumerate(frames[:warmup] + frames):
         t0 = time.perf_counter()
-        tracks = pipeline.process(frame) or []
+        analysis = pipeline.process(frame)
+        tracks = analysis.tracks if analysis else []
         t1 = time.perf_counter()
         renderer.render(frame, tracks, canvas, FrameStats())
         t2 = time.perf_counter()
         if i < warmup:
             continue
-        for stage, ms in pipeline.stage_ms.items():
+        for stage, ms in (analysis.stage_ms if analysis else {}).items():
             samples[stage].append(ms)
         samples["render"].append((t2 - t1) * 1e3)
         samples["frame"].append((t2 - t0) * 1e3)

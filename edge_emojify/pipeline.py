@@ -44,19 +44,30 @@ def check_frame(frame: Frame) -> None:
         raise BadFrame(f"scale {frame.scale}")
 
 
+@dataclass(frozen=True)
+class Analysis:
+    """What one frame's analysis found, and how long each stage took (for bench and the debug screen)."""
+
+    tracks: list[Track]  # live tracks, largest face first
+    stage_ms: dict[str, float]
+
+
 @dataclass
 class Pipeline:
-    """The analysis stages of the frame flow in DESIGN.md, wired together."""
+    """The analysis stages of the frame flow (docs/design.md), wired together."""
 
     detector: FaceDetector
     emotion: EmotionModel
     tracker: Tracker
     bad_frames: int = 0
-    stage_ms: dict[str, float] = field(default_factory=dict)
     _bad_reasons: set[str] = field(default_factory=set)
 
-    def process(self, frame: Frame) -> list[Track] | None:
-        """Tracks after this frame, or None when the frame was bad (skipped and counted)."""
+    def reset(self) -> None:
+        """Forget every face (a new scene, a reopened camera): nothing carries over."""
+        self.tracker.reset()
+
+    def process(self, frame: Frame) -> Analysis | None:
+        """This frame's tracks and stage times, or None when the frame was bad (skipped and counted)."""
         try:
             check_frame(frame)
         except BadFrame as exc:
@@ -71,11 +82,10 @@ class Pipeline:
         scores = self.emotion.predict(frame.gray, faces, frame.scale)
         t2 = time.perf_counter()
         if frame.cut:
-            self.tracker.reset()
+            self.reset()
         tracks = self.tracker.update(faces, scores, frame.timestamp)
         t3 = time.perf_counter()
-        self.stage_ms = {"detect": (t1 - t0) * 1e3, "emotion": (t2 - t1) * 1e3, "track": (t3 - t2) * 1e3}
-        return tracks
+        return Analysis(tracks, {"detect": (t1 - t0) * 1e3, "emotion": (t2 - t1) * 1e3, "track": (t3 - t2) * 1e3})
 
 
 def build_pipeline(cfg: Config) -> Pipeline:

@@ -51,7 +51,8 @@ def soak(frames: int, every: int, faces: int, sink_kind: str, output: str) -> li
         for i in range(frames):
             t0 = time.perf_counter()
             frame = source.read()
-            tracks = pipeline.process(frame) or []
+            analysis = pipeline.process(frame)
+            tracks = analysis.tracks if analysis else []
             sink.show(renderer.render(frame, tracks, canvas, stats))
             times[i % every] = (time.perf_counter() - t0) * 1e3
             if (i + 1) % 250 == 0:

@@ -285,6 +285,7 @@ class FlakySource:
     def __init__(self, images: list[np.ndarray], script: list[str] | None = None, name: str = "flaky",
                  fps: float = 100.0) -> None:
         self.images = images
+        self.fps = fps
         self.period = 1.0 / fps  # a camera delivers at its frame rate, it does not spin
         self.script = list(script or [])
         self.name = name

@@ -255,7 +255,7 @@ def test_real_pipeline_keeps_identities_on_moving_faces():
 
     source = MovingFacesSource(faces=2, face_px=100, seed=3)
     pipeline = build_pipeline(Config())
-    ids_per_frame = [sorted(t.track_id for t in pipeline.process(source.read())) for _ in range(120)]
+    ids_per_frame = [sorted(t.track_id for t in pipeline.process(source.read()).tracks) for _ in range(120)]
     seen = {i for ids in ids_per_frame for i in ids}
     assert sum(len(ids) == 2 for ids in ids_per_frame) > 90  # both faces followed nearly always
     assert len(seen) <= 3  # the same two identities throughout (at most one re-acquired)
@@ -272,10 +272,10 @@ def test_a_new_scene_starts_new_faces_that_show_their_own_emotion_at_once():
     pipelines = build_pipeline(Config()), build_pipeline(Config())
     for pipeline in pipelines:
         for i in range(10):
-            (kept,) = pipeline.process(frame_from_bgr(first, i, 640, timestamp=i / 30))
-    (alone,) = build_pipeline(Config()).process(frame_from_bgr(second, 0, 640, timestamp=0.0))
-    (cut,) = pipelines[0].process(frame_from_bgr(second, 10, 640, timestamp=10 / 30, cut=True))
-    (carried,) = pipelines[1].process(frame_from_bgr(second, 10, 640, timestamp=10 / 30))
+            (kept,) = pipeline.process(frame_from_bgr(first, i, 640, timestamp=i / 30)).tracks
+    (alone,) = build_pipeline(Config()).process(frame_from_bgr(second, 0, 640, timestamp=0.0)).tracks
+    (cut,) = pipelines[0].process(frame_from_bgr(second, 10, 640, timestamp=10 / 30, cut=True)).tracks
+    (carried,) = pipelines[1].process(frame_from_bgr(second, 10, 640, timestamp=10 / 30)).tracks
     assert carried.track_id == kept.track_id  # without the cut, the other face would inherit the emoji
     assert cut.track_id != kept.track_id and cut.age == 1
     assert cut.label == alone.label and np.allclose(cut.scores, alone.scores)

@@ -45,11 +45,12 @@ shapes = st.one_of(st.tuples(st.integers(0, 90), st.integers(0, 90)),
 @given(image=arrays(dtypes, shapes), gray=arrays(dtypes, shapes), scale=st.floats(-2, 4))
 def test_any_frame_is_processed_or_skipped_never_a_crash(image, gray, scale):
     before = PIPELINE.bad_frames
-    tracks = PIPELINE.process(Frame(image, gray, 0.0, 1, scale))
-    if tracks is None:
+    analysis = PIPELINE.process(Frame(image, gray, 0.0, 1, scale))
+    if analysis is None:
         assert PIPELINE.bad_frames == before + 1
     else:
-        assert all(len(t.scores) == 7 for t in tracks)
+        assert all(len(t.scores) == 7 for t in analysis.tracks) and set(analysis.stage_ms) == {
+            "detect", "emotion", "track"}
 
 
 @SETTINGS
@@ -125,7 +126,7 @@ def test_a_slow_consumer_gets_the_newest_frame_and_old_ones_are_dropped():
     try:
         seen = []
         for _ in range(5):
-            time.sleep(0.05)  # a slow screen: 20 fps against a 500 fps camera
+            time.sleep(0.1)  # a slow screen: 10 fps against a 500 fps camera (margin for a loaded machine)
             seen.append(reader.get().index)
         assert reader.dropped > 20
         assert all(b - a > 5 for a, b in zip(seen, seen[1:], strict=False))  # no backlog: always fresh

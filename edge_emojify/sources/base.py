@@ -25,6 +25,7 @@ class FrameSource(Protocol):
     """
 
     name: str
+    fps: float  # frames per second it delivers (a file's own rate): the video sink writes at it
 
     def read(self) -> Frame | None: ...
 

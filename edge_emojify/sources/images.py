@@ -26,6 +26,7 @@ class ImageSource:
             raise SourceError(f"image {path} does not exist; fix --source or source.path")
         self.cfg = cfg
         self.name = f"images {path.name}"
+        self.fps = cfg.fps
         self._period = 1.0 / cfg.fps if realtime else 0.0
         self._index = 0
         self._still = None

@@ -22,6 +22,12 @@ def flip_code(cfg: SourceConfig) -> int | None:
     return -1 if h and v else 1 if h else 0 if v else None
 
 
+def _frame_rate(cap: cv2.VideoCapture, fallback: float) -> float:
+    """The rate OpenCV reports for a camera or file, or ``fallback`` where it reports none or nonsense."""
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    return fps if 1 <= fps <= 240 else fallback
+
+
 class CameraSource:
     """A V4L2 camera through OpenCV. A failed read means the camera is gone: raise, let the app retry."""
 
@@ -37,6 +43,7 @@ class CameraSource:
         self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, cfg.height)
         self._cap.set(cv2.CAP_PROP_FPS, cfg.fps)
         self._cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # always the newest frame, never a backlog
+        self.fps = _frame_rate(self._cap, cfg.fps)
         self._index = 0
         self._flip = flip_code(cfg)
 
@@ -65,8 +72,7 @@ class VideoFileSource:
         self._cap = cv2.VideoCapture(str(path))
         if not self._cap.isOpened():
             raise SourceError(f"cannot decode video {path}; convert it to mp4 (H.264) or avi (MJPG)")
-        fps = self._cap.get(cv2.CAP_PROP_FPS)
-        self.fps = fps if 1 <= fps <= 240 else cfg.fps
+        self.fps = _frame_rate(self._cap, cfg.fps)
         self._period = 1.0 / self.fps if realtime else 0.0
         self._next = time.monotonic()
         self._index = 0

@@ -121,6 +121,7 @@ class PiCameraSource:
     def __init__(self, cfg: SourceConfig, picamera2_factory: Callable[..., Any] | None = None,
                  transform_factory: Callable[..., Any] | None = None) -> None:
         self.cfg = cfg
+        self.fps = cfg.fps  # pinned by FrameDurationLimits below
         self._index = 0
         self._cam: Any = None
         factory = picamera2_factory if picamera2_factory is not None else _default_picamera2()
