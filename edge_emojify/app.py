@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 
 from edge_emojify import config as config_mod
-from edge_emojify.backoff import Backoff
-from edge_emojify.capture import LatestFrameReader
+from edge_emojify.capture import RETRYING, SourceSupervisor
 from edge_emojify.config import Config, SnapshotConfig, SourceConfig
 from edge_emojify.controls import HOLD, NEXT, QUIT
 from edge_emojify.errors import UserError
@@ -29,21 +28,12 @@ from edge_emojify.pipeline import build_pipeline
 from edge_emojify.render.draw import EmojiAtlas, emoji_dir, message_screen
 from edge_emojify.render.modes import FrameStats, Renderer
 from edge_emojify.sinks import FILE_SINKS, Sink, SinkError, open_sink, resolve_sink
-from edge_emojify.sources import FILE_SOURCES, FrameSource, SourceError, choose_auto, open_source
+from edge_emojify.sources import FILE_SOURCES, FrameSource, choose_auto, open_source
 
 log = logging.getLogger(__name__)
 
 STATUS_EVERY = 5.0  # seconds between STATUS= updates to systemd
 NO_CAMERA_NOTICE = "no camera found - playing the sample"
-
-
-@dataclasses.dataclass
-class LoopCounters:
-    """What the loop has seen; logged at the end and shown in STATUS."""
-
-    frames: int = 0
-    camera_losses: int = 0
-    dropped: int = 0  # camera frames overwritten before the loop took them (the loop was busy)
 
 
 def apply_run_policy(cfg: Config, frames: int = 0) -> Config:
@@ -87,7 +77,7 @@ class App:
         self.snapshot = snapshot
         self.pipeline = build_pipeline(cfg)
         self.renderer = Renderer(EmojiAtlas(emoji_dir()), cfg.display)
-        self.counters = LoopCounters()
+        self.frames = 0  # frames shown
         self.stats = FrameStats()
         self.choose_source = choose_source
         self.clock = clock  # the retry schedule and STATUS updates (injected in tests)
@@ -95,8 +85,7 @@ class App:
         self.privacy = False
         self._stop = threading.Event()
         self._reload = threading.Event()
-        self._source: FrameSource | None = None
-        self._reader: LatestFrameReader | None = None
+        self.camera = self._supervisor()
         self._sink: Sink | None = None
         self._canvas: np.ndarray | None = None
         self._last_shown: float | None = None
@@ -121,8 +110,8 @@ class App:
                 self.privacy = not self.privacy
                 log.info("privacy %s", "on: screen blank, camera paused" if self.privacy else "off")
                 if self.privacy:
-                    self._close_source()
-            elif action == "snapshot" and self.counters.frames and self.snapshot is not None:
+                    self.camera.close()
+            elif action == "snapshot" and self.frames and self.snapshot is not None:
                 # What is on screen, emojis included (so faces stay covered), not the raw camera.
                 try:
                     log.info("snapshot saved: %s", self.snapshot(self._canvas.copy(), self.cfg.snapshots))
@@ -142,7 +131,6 @@ class App:
         return 0
 
     def _loop(self, max_frames: int) -> None:
-        retry = Backoff(self.clock)
         last_status = self.clock()
         while not self._stop.is_set():
             if self._reload.is_set():
@@ -154,32 +142,13 @@ class App:
                 self._show_message(["privacy mode", "hold the button to resume"])
                 self._stop.wait(0.1)
                 continue
-            if self._source is None:
-                if not retry.due():
-                    self._show_message(["camera lost - retrying", f"attempt {retry.failures}"])
-                    self._stop.wait(0.1)
-                    continue
-                try:
-                    self._open_source()
-                    retry.succeeded()
-                except SourceError as exc:
-                    if self._source_cfg.kind in FILE_SOURCES:
-                        raise UserError(str(exc)) from None  # a missing file will not come back
-                    delay = retry.failed()
-                    log.warning("camera: %s (retry %d in %g s)", exc, retry.failures, delay)
-                    continue
-            try:
-                frame = self._reader.get() if self._reader else self._source.read()
-            except SourceError as exc:
-                if self._source_cfg.kind in FILE_SOURCES:
-                    raise UserError(str(exc)) from None  # a damaged file stays damaged: only a camera is retried
-                self.counters.camera_losses += 1
-                log.warning("camera lost: %s; retrying", exc)
-                self._close_source()
-                retry.failed()
+            frame = self.camera.read()
+            if frame is RETRYING:
+                self._show_message(["camera lost - retrying", f"attempt {self.camera.retry.failures}"])
+                self._stop.wait(0.1)
                 continue
             if frame is None:
-                log.info("end of %s", self._source.name)
+                log.info("end of %s", self.camera.source.name if self.camera.source else "the source")
                 return
             t0 = time.perf_counter()
             analysis = self.pipeline.process(frame)
@@ -197,12 +166,12 @@ class App:
             if self.clock() - last_status > STATUS_EVERY:
                 last_status = self.clock()
                 self.notifier.status(f"{self.stats.fps:.1f} fps, {len(tracks)} face(s), mode {self.renderer.mode}")
-            if max_frames and self.counters.frames >= max_frames:
+            if max_frames and self.frames >= max_frames:
                 return
 
     def _frame_done(self, t0: float, stage_ms: dict[str, float]) -> None:
-        self.counters.frames += 1
-        if self.counters.frames == 1:
+        self.frames += 1
+        if self.frames == 1:
             self.notifier.ready()
             log.info("first frame on screen")
         # fps is frames shown per second of wall time (paced by the camera), not 1 / processing time.
@@ -234,24 +203,15 @@ class App:
                 log.info("source auto: %s", chosen.kind)
         return chosen
 
-    def _open_source(self) -> None:
-        self._source = self.source_factory(dataclasses.replace(self.cfg, source=self._source_cfg))
-        log.info("source: %s", self._source.name)
-        if self.threaded:
-            self._reader = LatestFrameReader(self._source, self.cfg.source.timeout)
-
-    def _close_source(self) -> None:
-        if self._reader is not None:
-            self.counters.dropped += self._reader.dropped
-            self._reader.close()
-        elif self._source is not None:
-            self._source.close()
-        self._reader, self._source = None, None
-        self.pipeline.reset()
+    def _supervisor(self) -> SourceSupervisor:
+        cfg = dataclasses.replace(self.cfg, source=self._source_cfg)
+        return SourceSupervisor(lambda: self.source_factory(cfg), is_file=self._source_cfg.kind in FILE_SOURCES,
+                                threaded=self.threaded, timeout=self.cfg.source.timeout, clock=self.clock,
+                                on_close=lambda: self.pipeline.reset())
 
     def _ensure_sink(self, width: int, height: int) -> Sink:
         if self._sink is None:
-            fps = self._source.fps if self._source is not None else self.cfg.source.fps
+            fps = self.camera.fps or self.cfg.source.fps
             self._sink = self.sink_factory(self.cfg, (width, height), fps)
             w, h = self._sink.size
             self._canvas = np.zeros((h, w, 3), np.uint8)
@@ -278,28 +238,30 @@ class App:
             log.error("reload failed, keeping the old config: %s", exc)
             self.notifier.ready()
             return
-        if cfg.source != self.cfg.source:
-            self._close_source()
+        new_source = cfg.source != self.cfg.source
+        if new_source:
+            self.camera.close()
             self._source_cfg = self._choose_source(cfg.source)
         if cfg.display != self.cfg.display and self._sink is not None:
             self._sink.close()
             self._sink = None
         self.cfg, self.pipeline = cfg, pipeline
+        if new_source:
+            self.camera = self._supervisor()
         self.renderer = Renderer(self.renderer.atlas, cfg.display)
         log.info("config reloaded")
         self.notifier.ready()
 
     def _shutdown(self) -> None:
         self.notifier.stopping()
-        self._close_source()
+        self.camera.close()
         if self._sink is not None:
             self._sink.close()
             self._sink = None
         if self.button is not None:
             self.button.close()
-        c = self.counters
         log.info("stopped after %d frames (%d camera frames dropped as stale, %d bad frames skipped, "
-                 "%d camera losses)", c.frames, c.dropped, self.pipeline.bad_frames, c.camera_losses)
+                 "%d camera losses)", self.frames, self.camera.dropped, self.pipeline.bad_frames, self.camera.losses)
 
     def _install_signals(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():

@@ -1,4 +1,4 @@
-"""Capture in its own thread, keeping only the newest frame.
+"""Capture: the newest frame from a thread of its own, and a supervisor that keeps the source open.
 
 A slow frame (many faces, a slow screen) must never make the camera queue frames: the reader
 overwrites its single slot, so the loop always gets the newest frame and the number of frames
@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
+from edge_emojify.backoff import Backoff
+from edge_emojify.errors import UserError
 from edge_emojify.sources.base import FrameSource, SourceError
 from edge_emojify.types import Frame
 
@@ -74,3 +78,74 @@ class LatestFrameReader:
             self.source.close()
         except Exception as exc:  # noqa: BLE001 - closing a broken camera must not stop the app
             log.debug("closing %s: %r", self.source.name, exc)
+
+
+RETRYING = "retrying"  # what SourceSupervisor.read returns while a failed camera waits for its retry
+
+
+class SourceSupervisor:
+    """Keeps a source open: opens it, reads it, and on failure closes it and retries with back-off.
+
+    Only a camera is retried: a file that cannot be opened or read stays broken, so that is a
+    one-line UserError. ``read`` returns a frame, None at the end of a finite source, or
+    :data:`RETRYING` while a failed camera waits for its next attempt (the app shows a message).
+    """
+
+    def __init__(self, open_source: Callable[[], FrameSource], *, is_file: bool, threaded: bool,
+                 timeout: float, clock: Callable[[], float] = time.monotonic,
+                 on_close: Callable[[], None] = lambda: None) -> None:
+        self.open_source = open_source
+        self.is_file = is_file
+        self.threaded = threaded
+        self.timeout = timeout
+        self.on_close = on_close  # what depends on the stream starts over (the tracker)
+        self.retry = Backoff(clock)
+        self.losses = 0  # times an open camera failed
+        self.dropped = 0  # frames overwritten before they were read (the loop was busy)
+        self.source: FrameSource | None = None
+        self._reader: LatestFrameReader | None = None
+
+    @property
+    def fps(self) -> float | None:
+        return self.source.fps if self.source is not None else None
+
+    def read(self) -> Frame | None | str:
+        if self.source is None and not self._open():
+            return RETRYING
+        try:
+            return self._reader.get() if self._reader else self.source.read()  # type: ignore[union-attr]
+        except SourceError as exc:
+            if self.is_file:
+                raise UserError(str(exc)) from None  # a damaged file stays damaged
+            self.losses += 1
+            log.warning("camera lost: %s; retrying", exc)
+            self.close()
+            self.retry.failed()
+            return RETRYING
+
+    def _open(self) -> bool:
+        if not self.retry.due():
+            return False
+        try:
+            self.source = self.open_source()
+        except SourceError as exc:
+            if self.is_file:
+                raise UserError(str(exc)) from None  # a missing file will not come back
+            delay = self.retry.failed()
+            log.warning("camera: %s (retry %d in %g s)", exc, self.retry.failures, delay)
+            return False
+        log.info("source: %s", self.source.name)
+        self.retry.succeeded()
+        if self.threaded:
+            self._reader = LatestFrameReader(self.source, self.timeout)
+        return True
+
+    def close(self) -> None:
+        """Release the source (privacy, a reload, a loss, the end); the next read opens it again."""
+        if self._reader is not None:
+            self.dropped += self._reader.dropped
+            self._reader.close()
+        elif self.source is not None:
+            self.source.close()
+        self._reader, self.source = None, None
+        self.on_close()

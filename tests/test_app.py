@@ -57,7 +57,7 @@ def test_frames_flow_from_source_to_sink_with_emojis():
     sink = RecordingSink()
     app = make_app([FlakySource(IMAGES)], sink)
     assert app.run(max_frames=5) == 0
-    assert app.counters.frames == 5 and len(sink.shown) == 5 and sink.closed
+    assert app.frames == 5 and len(sink.shown) == 5 and sink.closed
     assert emoji_pixels(sink.shown[-1]) > 500
 
 
@@ -69,7 +69,7 @@ def test_camera_loss_says_so_reconnects_and_resumes():
     again = FlakySource(IMAGES)
     app = make_app([first, SourceError("camera still gone"), again], sink)
     app.run(max_frames=8)
-    assert app.counters.camera_losses == 1 and app.counters.frames == 8
+    assert app.camera.losses == 1 and app.frames == 8
     assert first.closed.is_set()
     assert any(is_message_screen(img) for img in sink.shown)  # "camera lost - retrying"
     assert not is_message_screen(sink.shown[-1])  # and the mirror came back by itself
@@ -81,7 +81,7 @@ def test_a_hung_camera_times_out_and_is_replaced():
     app = make_app([hung, FlakySource(IMAGES)], sink)
     t0 = time.monotonic()
     app.run(max_frames=4)
-    assert app.counters.camera_losses == 1 and hung.closed.is_set()
+    assert app.camera.losses == 1 and hung.closed.is_set()
     assert time.monotonic() - t0 < 10
 
 
@@ -90,7 +90,7 @@ def test_garbage_frames_are_skipped_and_counted():
     # Unthreaded, so the capture thread's newest-frame-wins cannot drop the garbage first.
     app = make_app([FlakySource(IMAGES, ["garbage", "frame", "garbage", "garbage"])], sink, threaded=False)
     app.run(max_frames=3)
-    assert app.pipeline.bad_frames == 3 and app.counters.frames == 3
+    assert app.pipeline.bad_frames == 3 and app.frames == 3
 
 
 def test_keys_and_button_share_one_handler():
@@ -118,7 +118,7 @@ def test_button_press_on_gpio_changes_mode_and_hold_toggles_privacy():
     runner.start()
     pin = factory.pin(17)
     try:
-        _wait_for(lambda: app.counters.frames >= 1)
+        _wait_for(lambda: app.frames >= 1)
         pin.drive_low()
         pin.drive_high()  # a short press: the step is queued on release
         _wait_for(lambda: app.renderer.mode == "panel")
@@ -321,7 +321,7 @@ def test_auto_retries_a_busy_pi_camera_and_never_falls_back_to_the_sample():
         app.stop()
         runner.join(5)
         FakePicamera2.reset()
-    assert app.counters.frames == 3 and opened == ["picamera"] and app.stats.notice == ""
+    assert app.frames == 3 and opened == ["picamera"] and app.stats.notice == ""
 
 
 def test_auto_keeps_retrying_a_pi_camera_lost_later():
@@ -333,13 +333,13 @@ def test_auto_keeps_retrying_a_pi_camera_lost_later():
     runner = threading.Thread(target=app.run)
     runner.start()
     try:
-        _wait_for(lambda: app.counters.frames >= 2)
+        _wait_for(lambda: app.frames >= 2)
         FakePicamera2.cameras = []  # unplugged: captures stop, the camera list is empty
         FakePicamera2.instances[-1].hang = True
-        _wait_for(lambda: app.counters.camera_losses == 1)
+        _wait_for(lambda: app.camera.losses == 1)
         time.sleep(1.0)  # a retry or two against the missing camera
         FakePicamera2.reset()  # plugged back in
-        _wait_for(lambda: len(opened) == 2 and app.counters.frames >= 4)
+        _wait_for(lambda: len(opened) == 2 and app.frames >= 4)
     finally:
         app.stop()
         runner.join(5)
@@ -386,15 +386,15 @@ def test_privacy_releases_the_camera_and_reopens_it(monkeypatch):
     runner = threading.Thread(target=app.run)
     runner.start()
     try:
-        _wait_for(lambda: app.counters.frames >= 2)
+        _wait_for(lambda: app.frames >= 2)
         sink.events.append(HOLD)  # handled by the loop, as a button hold is
         _wait_for(lambda: app.privacy and first.closed.is_set())  # the camera itself is let go
-        frames = app.counters.frames
+        frames = app.frames
         time.sleep(0.3)
-        assert app.counters.frames == frames and second.reads == 0  # nothing is read while private
+        assert app.frames == frames and second.reads == 0  # nothing is read while private
         assert is_message_screen(sink.shown[-1])
         sink.events.append(HOLD)
-        _wait_for(lambda: app.counters.frames >= frames + 2)  # a fresh camera, frames again
+        _wait_for(lambda: app.frames >= frames + 2)  # a fresh camera, frames again
     finally:
         app.stop()
         runner.join(5)
@@ -421,14 +421,14 @@ def test_a_reload_applies_new_display_settings_and_a_bad_one_keeps_the_old():
     runner = threading.Thread(target=app.run)
     runner.start()
     try:
-        _wait_for(lambda: app.counters.frames >= 2)
+        _wait_for(lambda: app.frames >= 2)
         app.request_reload()
-        _wait_for(lambda: len(sinks) == 2 and app.counters.frames >= 4)
+        _wait_for(lambda: len(sinks) == 2 and app.frames >= 4)
         assert sinks[0][0].closed and sinks[1][1].mode == "panel" and sinks[1][1].mirror
         assert app.renderer.mode == "panel" and app.renderer.cfg.show_fps
         app.request_reload()  # the file is broken now
         time.sleep(0.3)
-        _wait_for(lambda: app.counters.frames >= 8)
+        _wait_for(lambda: app.frames >= 8)
     finally:
         app.stop()
         runner.join(5)
@@ -469,7 +469,7 @@ def test_holding_the_button_saves_the_screen_through_the_loop(tmp_path):
     runner = threading.Thread(target=app.run)
     runner.start()
     try:
-        _wait_for(lambda: app.counters.frames >= 3)
+        _wait_for(lambda: app.frames >= 3)
         sink.events.append(HOLD)
         _wait_for(lambda: any(tmp_path.glob("*.jpg")))
     finally:
