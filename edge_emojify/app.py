@@ -25,8 +25,9 @@ from edge_emojify.controls import HOLD, NEXT, QUIT
 from edge_emojify.errors import UserError
 from edge_emojify.notify import Notifier, Watchdog
 from edge_emojify.pipeline import build_pipeline
-from edge_emojify.render.draw import EmojiAtlas, emoji_dir, message_screen
+from edge_emojify.render.draw import EmojiAtlas, message_screen
 from edge_emojify.render.modes import FrameStats, Renderer
+from edge_emojify.resources import emoji_dir
 from edge_emojify.sinks import FILE_SINKS, Sink, SinkError, open_sink, resolve_sink
 from edge_emojify.sources import FILE_SOURCES, FrameSource, choose_auto, open_source
 

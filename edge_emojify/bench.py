@@ -15,8 +15,9 @@ import numpy as np
 
 from edge_emojify.config import Config
 from edge_emojify.pipeline import build_pipeline
-from edge_emojify.render.draw import EmojiAtlas, emoji_dir
+from edge_emojify.render.draw import EmojiAtlas
 from edge_emojify.render.modes import FrameStats, Renderer
+from edge_emojify.resources import emoji_dir
 from edge_emojify.sources import open_source
 from edge_emojify.sources.base import frame_from_bgr
 from edge_emojify.sources.synthetic import MovingFacesSource

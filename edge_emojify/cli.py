@@ -17,6 +17,7 @@ from edge_emojify import __version__
 from edge_emojify import config as config_mod
 from edge_emojify.config import Config
 from edge_emojify.errors import UserError
+from edge_emojify.render.modes import MODE_NAMES
 from edge_emojify.sinks.base import SinkError
 from edge_emojify.sources.base import SourceError
 
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sink", choices=[c for c in config_mod.DisplayConfig.__dataclass_fields__["sink"]
                                         .metadata["choices"]], help="where frames go (display.sink)")
     run.add_argument("--output", help="video file or PNG folder for the video/png sinks (display.output)")
-    run.add_argument("--mode", choices=config_mod.MODES, help="mode shown at start (display.mode)")
+    run.add_argument("--mode", choices=MODE_NAMES, help="mode shown at start (display.mode)")
     run.add_argument("--frames", type=int, default=0, help="stop after N frames (0 = run until stopped)")
     run.add_argument("--no-button", action="store_true", help="do not use the GPIO button")
 

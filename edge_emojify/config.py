@@ -18,23 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from edge_emojify.errors import UserError
+from edge_emojify.render.modes import MODE_NAMES
+from edge_emojify.resources import models_dir
 
 SYSTEM_CONFIG = Path("/etc/edge-emojify/config.toml")
-PACKAGE_DIR = Path(__file__).resolve().parent
-MODES = ("mirror", "panel", "emoji", "debug")
 
 
 def _opt(default: Any, doc: str, choices: tuple[Any, ...] = (), lo: float | None = None,
          hi: float | None = None) -> Any:
     return field(default=default, metadata={"doc": doc, "choices": choices, "lo": lo, "hi": hi})
-
-
-def _default_models_dir() -> Path:
-    # A source checkout keeps models/ beside the package; an installed wheel ships it inside.
-    for candidate in (PACKAGE_DIR.parent / "models", PACKAGE_DIR / "models"):
-        if candidate.is_dir():
-            return candidate
-    return PACKAGE_DIR.parent / "models"
 
 
 @dataclass(frozen=True)
@@ -106,7 +98,7 @@ class DecisionConfig:
 class DisplayConfig:
     sink: str = _opt("auto", "where frames go; auto = full screen on a console/desktop, else a video "
                      "file", ("auto", "window", "fullscreen", "framebuffer", "video", "png", "null"))
-    mode: str = _opt("mirror", "the mode shown at start", MODES)
+    mode: str = _opt("mirror", "the mode shown at start", MODE_NAMES)
     width: int = _opt(0, "output width (0 = the screen's, or the camera's for files)", lo=0, hi=7680)
     height: int = _opt(0, "output height (0 = the screen's, or the camera's for files)", lo=0, hi=4320)
     output: str = _opt("edge-emojify.mp4", "file for the video sink, folder for the png sink")
@@ -144,11 +136,11 @@ class Config:
 
     @property
     def models_dir(self) -> Path:
-        return Path(self.detector.model_dir) if self.detector.model_dir else _default_models_dir()
+        return Path(self.detector.model_dir) if self.detector.model_dir else models_dir()
 
     @property
     def emotion_model(self) -> Path:
-        return Path(self.emotion.model) if self.emotion.model else _default_models_dir() / "emotion.tflite"
+        return Path(self.emotion.model) if self.emotion.model else models_dir() / "emotion.tflite"
 
 
 # Keys of earlier releases: refused with the name of the key that replaced them, never silently ignored.

@@ -83,14 +83,14 @@ def check_camera(cfg: Config, timeout: float = 5.0) -> Check:
 
 
 def check_display(cfg: Config) -> Check:
-    from edge_emojify.sinks import resolve_sink
+    from edge_emojify.sinks import kms_available, resolve_sink
 
     kind = resolve_sink(cfg.display)
     if kind in ("window", "fullscreen"):
         if importlib.util.find_spec("pygame") is None:
             return Check("display", FAIL, f"display.sink {kind} needs pygame, which is missing",
                          "sudo apt install python3-pygame (or display.sink = \"framebuffer\")")
-        if kind == "fullscreen" and not any(os.access(c, os.R_OK | os.W_OK) for c in Path("/dev/dri").glob("card*")):
+        if kind == "fullscreen" and not kms_available():
             return Check("display", FAIL, "cannot open /dev/dri/card* for writing",
                          "add the user to the video and render groups")
         return Check("display", OK, f"{kind} through pygame/SDL")

@@ -20,8 +20,9 @@ import numpy as np
 
 from edge_emojify.config import Config, DisplayConfig
 from edge_emojify.pipeline import build_pipeline
-from edge_emojify.render.draw import EmojiAtlas, emoji_dir
-from edge_emojify.render.modes import FrameStats, Renderer
+from edge_emojify.render.draw import EmojiAtlas
+from edge_emojify.render.modes import MODE_NAMES, FrameStats, Renderer
+from edge_emojify.resources import emoji_dir
 from edge_emojify.sources.synthetic import MovingFacesSource
 
 
@@ -46,7 +47,7 @@ def soak(frames: int, every: int, faces: int, sink_kind: str, output: str) -> li
     stats = FrameStats()
     windows = []
     times = np.zeros(every)
-    modes = ("mirror", "panel", "emoji", "debug")
+    modes = MODE_NAMES  # every screen, in turn
     try:
         for i in range(frames):
             t0 = time.perf_counter()

@@ -13,8 +13,7 @@ import numpy as np
 
 from edge_emojify.config import TrackingConfig
 from edge_emojify.decision import Decider
-from edge_emojify.detection.detector import iou
-from edge_emojify.types import Face, Track
+from edge_emojify.types import Face, Track, iou
 
 
 def _similarity(track_face: Face, face: Face, match_iou: float) -> float:

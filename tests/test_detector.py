@@ -10,7 +10,8 @@ from photos import ASTRONAUT_BOX, HOPPER_BOX, astronaut, close_up, group, hopper
 
 from edge_emojify.config import DetectorConfig
 from edge_emojify.detection.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceSpec, make_anchors
-from edge_emojify.detection.detector import BlazeFaceDetector, iou, square_tiles
+from edge_emojify.detection.detector import BlazeFaceDetector, square_tiles
+from edge_emojify.types import iou
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 

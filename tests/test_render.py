@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_emojify.config import MODES, DecisionConfig, DisplayConfig
+from edge_emojify.config import DecisionConfig, DisplayConfig
 from edge_emojify.decision import Decider
-from edge_emojify.render.draw import EmojiAtlas, Sprite, blend, emoji_dir
-from edge_emojify.render.modes import FrameStats, Renderer
+from edge_emojify.render.draw import EmojiAtlas, Sprite, blend
+from edge_emojify.render.modes import MODE_NAMES, FrameStats, Renderer
+from edge_emojify.resources import emoji_dir
 from edge_emojify.types import Face, Frame, Track
 
 HAPPY = 3
@@ -78,7 +79,7 @@ def test_blend_clips_at_the_border_and_respects_alpha():
     assert (canvas[:, 10:] == 10).all() and (canvas[15:] == 10).all()
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", MODE_NAMES)
 @pytest.mark.parametrize("canvas_size", [(320, 240), (800, 480), (1920, 1080)])
 def test_every_mode_draws_at_any_size(atlas, mode, canvas_size):
     out = render(atlas, mode, mirror=True, canvas_size=canvas_size)
@@ -136,7 +137,7 @@ def test_every_mode_shows_the_unsure_face_not_the_leading_guess(atlas, mode):
         assert np.array_equal(reference[region], unsure[region])
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", MODE_NAMES)
 def test_a_notice_is_written_at_the_bottom_of_every_mode(atlas, mode):
     renderer = Renderer(atlas, DisplayConfig(mode=mode))
     plain = renderer.render(*scene(), np.zeros((480, 640, 3), np.uint8), FrameStats()).copy()

@@ -26,8 +26,9 @@ from edge_emojify.errors import UserError
 from edge_emojify.labels import EMOJI_CODEPOINTS
 from edge_emojify.notify import Notifier
 from edge_emojify.pipeline import build_pipeline
-from edge_emojify.render.draw import EmojiAtlas, blend, emoji_dir
+from edge_emojify.render.draw import EmojiAtlas, blend
 from edge_emojify.render.modes import FrameStats, Renderer
+from edge_emojify.resources import emoji_dir
 from edge_emojify.tracking import Tracker
 from edge_emojify.types import Face, Frame
 

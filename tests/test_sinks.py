@@ -136,7 +136,7 @@ def test_image_source_loops_a_still_and_plays_a_folder_once(tmp_path):
 def test_files_carry_their_own_time_and_say_where_a_scene_starts(tmp_path):
     """Media time, not reading time, so the emoji follows a clip alike on a fast or a slow machine."""
     from edge_emojify.config import SourceConfig
-    from edge_emojify.sources import SAMPLE_VIDEO
+    from edge_emojify.resources import SAMPLE_VIDEO
     from edge_emojify.sources.images import ImageSource
     from edge_emojify.sources.opencv import VideoFileSource
 

@@ -16,25 +16,13 @@ import numpy as np
 
 from edge_emojify.config import DetectorConfig
 from edge_emojify.detection.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFace, RawDetections
-from edge_emojify.types import Face
+from edge_emojify.types import Face, iou
 
 FULL_RANGE_EVERY = 4  # frames between full-range passes in auto mode
 
 
 class FaceDetector(Protocol):
     def detect(self, image_bgr: np.ndarray) -> list[Face]: ...
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of one box ``a`` (4,) against boxes ``b`` (N, 4), all x0y0x1y1."""
-    x0 = np.maximum(a[0], b[:, 0])
-    y0 = np.maximum(a[1], b[:, 1])
-    x1 = np.minimum(a[2], b[:, 2])
-    y1 = np.minimum(a[3], b[:, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area_a = (a[2] - a[0]) * (a[3] - a[1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
 def weighted_nms(det: RawDetections, threshold: float) -> list[Face]:

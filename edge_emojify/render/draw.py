@@ -9,11 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_emojify.config import PACKAGE_DIR
 from edge_emojify.errors import UserError
 from edge_emojify.labels import EMOJI_CODEPOINTS
 
-EMOJI_DIR_CANDIDATES = (PACKAGE_DIR.parent / "emojis", PACKAGE_DIR / "emojis")
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
@@ -95,11 +93,6 @@ def blend(canvas: np.ndarray, sprite: Sprite, cx: float, cy: float) -> None:
     region = canvas[cy0:cy1, cx0:cx1]
     behind = cv2.multiply(region, sprite.inverse_alpha[rows, cols], scale=1 / 255)
     cv2.add(behind, sprite.premultiplied[rows, cols], dst=region)
-
-
-def emoji_dir() -> Path:
-    """The artwork beside the package in a checkout, or inside it when installed."""
-    return next((p for p in EMOJI_DIR_CANDIDATES if p.is_dir()), EMOJI_DIR_CANDIDATES[0])
 
 
 class EmojiAtlas:

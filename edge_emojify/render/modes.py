@@ -7,15 +7,19 @@ positions and head tilt are mirrored with it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from edge_emojify.config import MODES, DisplayConfig
 from edge_emojify.labels import EMOTIONS, UNSURE
 from edge_emojify.render.draw import EmojiAtlas, Placement, blend, centred_text, letterbox, text
 from edge_emojify.types import Frame, Track
+
+if TYPE_CHECKING:  # config takes the mode names from here, so this module must not import it
+    from edge_emojify.config import DisplayConfig
 
 EMOJI_SCALE = 1.6  # emoji width relative to the detected face box, to cover the whole head
 EMOJI_LIFT = 0.12  # move the emoji up by this fraction of the face height (box centre is low)
@@ -75,12 +79,12 @@ class Renderer:
         self.mode = cfg.mode
 
     def next_mode(self) -> str:
-        self.mode = MODES[(MODES.index(self.mode) + 1) % len(MODES)]
+        self.mode = MODE_NAMES[(MODE_NAMES.index(self.mode) + 1) % len(MODE_NAMES)]
         return self.mode
 
     def render(self, frame: Frame, tracks: list[Track], canvas: np.ndarray, stats: FrameStats) -> np.ndarray:
         canvas[:] = 0
-        getattr(self, f"_{self.mode}")(frame, tracks, canvas, stats)
+        MODES[self.mode](self, frame, tracks, canvas, stats)
         if self.cfg.show_fps and self.mode != "debug":
             text(canvas, f"{stats.fps:.1f} fps", 8, canvas.shape[0] - 10, 0.5)
         if stats.notice:
@@ -155,3 +159,11 @@ class Renderer:
         step = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][1] * 2
         for i, line in enumerate(lines):
             text(canvas, line, 8, step + i * step, scale)
+
+
+# The screens, in the order the button steps through them: config, the CLI and the soak test
+# take their names from here.
+MODES: dict[str, Callable[[Renderer, Frame, list[Track], np.ndarray, FrameStats], None]] = {
+    "mirror": Renderer._mirror, "panel": Renderer._panel, "emoji": Renderer._emoji, "debug": Renderer._debug,
+}
+MODE_NAMES = tuple(MODES)

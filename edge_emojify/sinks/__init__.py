@@ -12,7 +12,12 @@ from edge_emojify.sinks.base import Sink, SinkError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FILE_SINKS", "Sink", "SinkError", "open_sink", "resolve_auto", "resolve_sink"]
+__all__ = ["FILE_SINKS", "Sink", "SinkError", "kms_available", "open_sink", "resolve_auto", "resolve_sink"]
+
+
+def kms_available() -> bool:
+    """Whether this user may drive a KMS display (/dev/dri/card*): full screen on the bare console."""
+    return any(os.access(card, os.R_OK | os.W_OK) for card in Path("/dev/dri").glob("card*"))
 
 
 def resolve_auto(cfg: DisplayConfig) -> str:
@@ -20,7 +25,7 @@ def resolve_auto(cfg: DisplayConfig) -> str:
     has_pygame = importlib.util.find_spec("pygame") is not None
     if has_pygame and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return "window"
-    if has_pygame and any(os.access(card, os.R_OK | os.W_OK) for card in Path("/dev/dri").glob("card*")):
+    if has_pygame and kms_available():
         return "fullscreen"
     if os.access(cfg.fbdev, os.W_OK):
         return "framebuffer"

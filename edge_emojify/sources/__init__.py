@@ -7,17 +7,16 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from edge_emojify.config import PACKAGE_DIR, SourceConfig
+from edge_emojify.config import SourceConfig
+from edge_emojify.resources import SAMPLE_VIDEO
 from edge_emojify.sources.base import FrameSource, SourceError
 from edge_emojify.sources.images import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-SAMPLE_VIDEO = PACKAGE_DIR / "data" / "sample.mp4"
 FILE_SOURCES = ("video", "image", "sample")  # sources that end, rather than fail, at their last frame
 
-__all__ = ["FILE_SOURCES", "FrameSource", "SourceError", "SAMPLE_VIDEO", "choose_auto", "from_argument",
-           "open_source"]
+__all__ = ["FILE_SOURCES", "FrameSource", "SourceError", "choose_auto", "from_argument", "open_source"]
 
 
 def from_argument(cfg: SourceConfig, argument: str | None) -> SourceConfig:

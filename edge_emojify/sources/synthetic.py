@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge_emojify.config import PACKAGE_DIR
+from edge_emojify.resources import DATA_DIR
 from edge_emojify.sources.base import frame_from_bgr
 from edge_emojify.types import Frame
 
@@ -36,7 +36,7 @@ class MovingFacesSource:
         self.detect_width = detect_width
         heads = []
         for name, box in PORTRAITS.items():
-            head = head_crop(cv2.imread(str(PACKAGE_DIR / "data" / name)), box, 0.5)
+            head = head_crop(cv2.imread(str(DATA_DIR / name)), box, 0.5)
             scale = face_px / (box[2] - box[0])
             heads.append(cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
         rng = np.random.default_rng(seed)
