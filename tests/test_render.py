@@ -179,3 +179,38 @@ def test_the_emoji_tilts_the_way_the_head_does_on_screen(atlas, mirror):
     left, right = xs < np.median(xs), xs >= np.median(xs)
     eye_slope = (ys[right].mean() - ys[left].mean()) / (xs[right].mean() - xs[left].mean())
     assert np.sign(eye_slope) == np.sign(face_slope) and abs(eye_slope) > 0.2
+
+
+def test_captions_say_the_label_and_its_smoothed_confidence():
+    from edge_emojify.render.modes import caption
+
+    _, (happy,) = scene()
+    _, (unsure,) = unsure_scene()
+    assert caption(happy) == "happy 88%"
+    assert caption(unsure) == "unsure (happy? 28%)"
+
+
+def _colour_pixels(image: np.ndarray, colour: tuple[int, int, int], region: tuple[slice, slice]) -> int:
+    return int((np.abs(image[region].astype(int) - colour).sum(axis=2) < 30).sum())
+
+
+def test_panel_draws_the_box_and_caption_in_the_labels_colour(atlas):
+    from edge_emojify.render.modes import COLOURS
+
+    out = render(atlas, "panel", mirror=False)
+    # The camera is letterboxed into the left two thirds; the face box (100..200 of 640) lands at
+    # about 2/3 of that: look for the happy colour around it and nowhere near the right column.
+    left = (slice(0, 480), slice(0, 420))
+    assert _colour_pixels(out, COLOURS["happy"], left) > 150  # box outline and caption
+    far = (slice(0, 60), slice(0, 40))
+    assert _colour_pixels(out, COLOURS["happy"], far) == 0
+
+
+def test_emoji_mode_writes_the_label_in_its_colour_under_the_emoji(atlas):
+    from edge_emojify.render.modes import COLOURS
+
+    out = render(atlas, "emoji", mirror=False)
+    size = min(640 * 0.8, 480 * 0.65)
+    below = (slice(int(480 * 0.42 + size / 2), 480), slice(200, 440))
+    assert _colour_pixels(out, COLOURS["happy"], below) > 80  # "happy" in yellow under the face
+    assert (out[below] > 200).all(axis=2).sum() > 40  # and the confidence in white
