@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 import signal
@@ -378,7 +379,8 @@ class RecordingNotifier(Notifier):
         return True
 
 
-def test_privacy_releases_the_camera_and_reopens_it(monkeypatch):
+def test_privacy_releases_the_camera_and_reopens_it(caplog):
+    caplog.set_level(logging.INFO, logger="edge_emojify")
     sink = RecordingSink()
     cfg = Config(source=SourceConfig(kind="camera", timeout=0.5), button=ButtonConfig(hold_action="privacy"))
     first, second = FlakySource(IMAGES), FlakySource(IMAGES)
@@ -399,9 +401,11 @@ def test_privacy_releases_the_camera_and_reopens_it(monkeypatch):
         app.stop()
         runner.join(5)
     assert second.reads > 0 and not app.privacy
+    said = [r.getMessage() for r in caplog.records if r.name == "edge_emojify.app"]
+    assert "privacy on: screen blank, camera paused" in said and "privacy off" in said  # in the journal
 
 
-def test_a_reload_applies_new_display_settings_and_a_bad_one_keeps_the_old():
+def test_a_reload_applies_new_display_settings_and_a_bad_one_keeps_the_old(caplog):
     sinks = []
 
     def sink_factory(cfg, size, fps):
@@ -433,6 +437,8 @@ def test_a_reload_applies_new_display_settings_and_a_bad_one_keeps_the_old():
         app.stop()
         runner.join(5)
     assert len(sinks) == 2 and app.renderer.mode == "panel" and app.cfg.display.mode == "panel"
+    assert any(r.getMessage() == "reload failed, keeping the old config: config.toml: [display].mode is 'party'"
+               for r in caplog.records)
 
 
 def test_status_line_follows_fps_faces_and_mode(monkeypatch):
@@ -512,3 +518,14 @@ def _empty_config(tmp_path):
     path = tmp_path / "empty.toml"
     path.write_text("")
     return path
+
+
+def test_only_a_file_rendered_into_a_file_runs_unpaced():
+    from edge_emojify.app import is_offline
+
+    def cfg(source: str, sink: str) -> Config:
+        return Config(source=SourceConfig(kind=source), display=DisplayConfig(sink=sink))
+
+    assert is_offline(cfg("sample", "video")) and is_offline(cfg("video", "png"))
+    assert not is_offline(cfg("camera", "video"))  # a live camera is paced by the camera
+    assert not is_offline(cfg("sample", "window"))  # a file on a screen plays at its own rate
