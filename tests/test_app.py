@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -94,13 +95,16 @@ def test_garbage_frames_are_skipped_and_counted():
     assert app.pipeline.bad_frames == 3 and app.frames == 3
 
 
-def test_keys_and_button_share_one_handler():
+def test_keys_and_button_share_one_handler(caplog):
+    caplog.set_level(logging.INFO, logger="edge_emojify")
     sink = RecordingSink()
     app = make_app([FlakySource(IMAGES)], sink)
     assert app.renderer.mode == "mirror"
     sink.events = [NEXT, NEXT]
     app.run(max_frames=2)
     assert app.renderer.mode == "emoji"
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("mode")] == ["mode: panel",
+                                                                                             "mode: emoji"]
 
 
 def test_button_press_on_gpio_changes_mode_and_hold_toggles_privacy():
@@ -134,14 +138,22 @@ def test_button_press_on_gpio_changes_mode_and_hold_toggles_privacy():
     assert not runner.is_alive()
 
 
-def test_hold_saves_a_snapshot_only_when_asked():
+def test_hold_saves_a_snapshot_only_when_asked(caplog):
+    caplog.set_level(logging.INFO, logger="edge_emojify")
     saved = []
     sink = RecordingSink()
     app = make_app([FlakySource(IMAGES)], sink, snapshot=lambda image, cfg: saved.append(image.shape) or "x.jpg")
+    app.handle(HOLD)  # before the first frame there is nothing on screen to save
     app.run(max_frames=2)
     assert saved == []  # nothing is stored unless someone holds the button
     app.handle(HOLD)
     assert saved == [(240, 320, 3)]  # the screen as shown, emojis over the faces
+    assert "snapshot saved: x.jpg" in [r.getMessage() for r in caplog.records]
+    no_action = make_app([FlakySource(IMAGES)], RecordingSink(), snapshot=lambda image, cfg: saved.append(1),
+                         cfg=Config(source=SourceConfig(kind="camera"), button=ButtonConfig(hold_action="none")))
+    no_action.run(max_frames=1)
+    no_action.handle(HOLD)
+    assert saved == [(240, 320, 3)]
 
 
 def test_systemd_hears_ready_watchdog_status_and_stopping(tmp_path):
@@ -529,3 +541,45 @@ def test_only_a_file_rendered_into_a_file_runs_unpaced():
     assert is_offline(cfg("sample", "video")) and is_offline(cfg("video", "png"))
     assert not is_offline(cfg("camera", "video"))  # a live camera is paced by the camera
     assert not is_offline(cfg("sample", "window"))  # a file on a screen plays at its own rate
+
+
+def test_the_run_policy_plays_a_file_into_a_file_once_unless_frames_are_asked_for():
+    from edge_emojify.app import apply_run_policy
+
+    to_file = Config(source=SourceConfig(kind="sample", loop=True), display=DisplayConfig(sink="video"))
+    assert apply_run_policy(to_file).source.loop is False
+    assert apply_run_policy(to_file, frames=500).source.loop is True  # --frames 500 may need a loop
+    on_screen = Config(source=SourceConfig(kind="sample", loop=False), display=DisplayConfig(sink="window"))
+    assert apply_run_policy(on_screen, frames=500) == on_screen  # the config decides
+
+
+def test_a_reload_reopens_the_source_only_when_source_settings_change(caplog):
+    caplog.set_level(logging.INFO, logger="edge_emojify")
+    opened, sinks = [], []
+
+    def factory(cfg):
+        opened.append(cfg.source.fps)
+        return FlakySource(IMAGES)
+
+    def sink_factory(cfg, size, fps):
+        sinks.append(RecordingSink())
+        return sinks[-1]
+
+    base = Config(source=SourceConfig(kind="camera", fps=30.0, timeout=0.5))
+    changes = iter([dataclasses.replace(base, decision=dataclasses.replace(base.decision, hysteresis=0.2)),
+                    dataclasses.replace(base, source=dataclasses.replace(base.source, fps=15.0))])
+    app = App(base, source_factory=factory, sink_factory=sink_factory, reload_config=lambda: next(changes))
+    runner = threading.Thread(target=app.run)
+    runner.start()
+    try:
+        _wait_for(lambda: app.frames >= 2)
+        app.request_reload()  # a decision setting: the same camera and screen go on
+        _wait_for(lambda: app.cfg.decision.hysteresis == 0.2 and app.frames >= 4)
+        assert opened == [30.0] and len(sinks) == 1
+        app.request_reload()  # the camera's frame rate: it is reopened with the new settings
+        _wait_for(lambda: len(opened) == 2 and app.frames >= 6)
+    finally:
+        app.stop()
+        runner.join(5)
+    assert opened == [30.0, 15.0] and len(sinks) == 1
+    assert [r.getMessage() for r in caplog.records].count("config reloaded") == 2
