@@ -204,6 +204,13 @@ def test_panel_draws_the_box_and_caption_in_the_labels_colour(atlas):
     assert _colour_pixels(out, COLOURS["happy"], left) > 150  # box outline and caption
     far = (slice(0, 60), slice(0, 40))
     assert _colour_pixels(out, COLOURS["happy"], far) == 0
+    # The caption sits just above the box: the band above its top edge holds the label's colour.
+    renderer = Renderer(atlas, DisplayConfig(mode="panel", mirror=False))
+    frame, tracks = scene()
+    (placed,) = renderer._camera(frame, tracks, np.zeros((480, 640, 3), np.uint8), (0, 0, 640 * 2 // 3, 480))
+    x0, y0, x1, _ = placed.box
+    above = (slice(y0 - 20, y0 - 3), slice(x0, x0 + 90))
+    assert _colour_pixels(out, COLOURS["happy"], above) > 40
 
 
 def test_emoji_mode_writes_the_label_in_its_colour_under_the_emoji(atlas):
