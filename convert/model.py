@@ -125,31 +125,86 @@ def distillation_model(student: keras.Model, teachers: Sequence[keras.Model], se
     return keras.Model(inputs, both, name="distill_wrapper")
 
 
+def adjusted_log_scores(scores, shift=None):
+    """``log p + shift``, renormalised: the logits of a softmax classifier moved by ``shift``.
+
+    ``softmax(log p + s)`` equals ``softmax(logits + s)``, so the logit adjustment is exact without
+    exposing logits. ``shift`` is ``tau·log(prior)`` (see :class:`LogitAdjustedLoss`) or ``None``.
+    """
+    log_p = ops.log(ops.clip(scores, 1e-7, 1.0))
+    if shift is not None:
+        log_p = log_p + ops.convert_to_tensor(shift, dtype=log_p.dtype)
+    return ops.log_softmax(log_p, axis=-1)
+
+
+def smoothed_crossentropy(y_true, log_q, label_smoothing: float):
+    """Cross-entropy of (label-smoothed) targets against log-probabilities, as Keras smooths them."""
+    y = y_true * (1.0 - label_smoothing) + label_smoothing / NUM_CLASSES
+    return -ops.sum(y * log_q, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="edge_emojify")
+class LogitAdjustedLoss(keras.losses.Loss):
+    """Balanced-softmax / logit-adjusted cross-entropy (Menon et al., 2021): ``CE(y, softmax(z + tau·log π))``.
+
+    ``π`` is the class prior of the training targets. The shift acts inside the training loss only:
+    the net learns ``z`` such that ``z + tau·log π`` fits the (imbalanced) labels, so the saved
+    classifier's own scores ``softmax(z)`` are balanced and rare classes (disgust, fear) are no
+    longer pushed down by their rarity. ``tau = 1`` is the Bayes-consistent choice for balanced error.
+    Works with one-hot and soft (FER+) targets alike.
+    """
+
+    def __init__(self, shift, label_smoothing: float = 0.1, name: str = "logit_adjusted", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.shift, self.label_smoothing = [float(v) for v in shift], label_smoothing
+
+    def call(self, y_true, y_pred):
+        return smoothed_crossentropy(y_true, adjusted_log_scores(y_pred, self.shift), self.label_smoothing)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "shift": self.shift, "label_smoothing": self.label_smoothing}
+
+
+def logit_shift(prior, tau: float) -> list[float]:
+    """``tau·log(prior)`` per class: what :class:`LogitAdjustedLoss` adds to the logits in training."""
+    import numpy as np
+
+    return [float(v) for v in tau * np.log(np.asarray(prior, dtype=np.float64))]
+
+
 @keras.saving.register_keras_serializable(package="edge_emojify")
 class DistillationLoss(keras.losses.Loss):
     """``(1 - w)·CE(labels, student) + w·T²·KL(teacher_T ‖ student_T)`` (Hinton et al., 2015).
 
     Both halves of ``y_pred`` are softmax scores; ``softmax(log p / T)`` equals
     ``softmax(logits / T)``, so the temperature is exact without exposing logits.
+
+    ``shift`` (``tau·log π``, see :class:`LogitAdjustedLoss`) moves the student's logits in both
+    terms: the teacher learnt the imbalanced prior, so the student plus the prior is what should
+    match it, and the student alone then scores balanced.
     """
 
     def __init__(self, weight: float = 0.5, temperature: float = 3.0, label_smoothing: float = 0.1,
-                 name: str = "distillation", **kwargs) -> None:
+                 shift=None, name: str = "distillation", **kwargs) -> None:
         super().__init__(name=name, **kwargs)
         self.weight, self.temperature, self.label_smoothing = weight, temperature, label_smoothing
+        self.shift = None if shift is None else [float(v) for v in shift]
 
     def call(self, y_true, y_pred):
         student, teacher = y_pred[:, :NUM_CLASSES], y_pred[:, NUM_CLASSES:]
-        hard = keras.losses.categorical_crossentropy(y_true, student, label_smoothing=self.label_smoothing)
+        if self.shift is None:
+            hard = keras.losses.categorical_crossentropy(y_true, student, label_smoothing=self.label_smoothing)
+        else:
+            hard = smoothed_crossentropy(y_true, adjusted_log_scores(student, self.shift), self.label_smoothing)
         t = self.temperature
-        log_s = ops.log_softmax(ops.log(ops.clip(student, 1e-7, 1.0)) / t, axis=-1)
+        log_s = ops.log_softmax(adjusted_log_scores(student, self.shift) / t, axis=-1)
         soft_t = ops.softmax(ops.log(ops.clip(teacher, 1e-7, 1.0)) / t, axis=-1)
         kl = ops.sum(soft_t * (ops.log(ops.clip(soft_t, 1e-7, 1.0)) - log_s), axis=-1)
         return (1.0 - self.weight) * hard + self.weight * t * t * kl
 
     def get_config(self) -> dict:
         return {**super().get_config(), "weight": self.weight, "temperature": self.temperature,
-                "label_smoothing": self.label_smoothing}
+                "label_smoothing": self.label_smoothing, "shift": self.shift}
 
 
 @keras.saving.register_keras_serializable(package="edge_emojify")

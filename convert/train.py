@@ -44,6 +44,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--split-seed", type=int,
                    help="seed of the validation split (default: --seed); keep it fixed to compare several seeds")
     p.add_argument("--ferplus", type=Path, help="FER+ votes.csv: train on crowd-vote soft targets")
+    p.add_argument("--ferplus-weight", type=float, default=1.0, metavar="W",
+                   help="with --ferplus: target = W·(FER+ vote shares) + (1 − W)·(FER2013 label); images without "
+                        "a FER+ vote keep the label (default 1: votes only)")
+    p.add_argument("--logit-adjust", type=float, default=0.0, metavar="TAU",
+                   help="class balance in the loss (logit adjustment, Menon et al. 2021): the training loss adds "
+                        "TAU·log(prior) to the student's logits, prior = class shares of the training targets, so "
+                        "the saved net scores balanced; 1 is the usual value, 0 (default) is off")
+    p.add_argument("--select", choices=("accuracy", "macro-f1"), default="accuracy",
+                   help="validation score that picks best.keras: accuracy, or the mean F1 over the 7 classes (for a "
+                        "balanced net, whose accuracy on the imbalanced split is not what it was trained for)")
     p.add_argument("--limit", type=int, default=0, help="use only N training images (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     p.add_argument("--init-from", type=Path,
@@ -59,6 +69,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--kd-weight", type=float, default=0.5, help="share of the teacher term in the loss")
     p.add_argument("--temperature", type=float, default=3.0, help="distillation softmax temperature")
     return p.parse_args(argv)
+
+
+def training_targets(labels: np.ndarray, votes: np.ndarray | None = None, weight: float = 1.0) -> np.ndarray:
+    """One-hot FER2013 labels, or with FER+ ``votes`` (rows of shares, all-zero where FER+ has none):
+    ``weight·votes + (1 − weight)·one-hot`` where a vote exists, the one-hot label elsewhere."""
+    targets = np.eye(7, dtype=np.float32)[labels]
+    if votes is not None:
+        has_vote = votes.sum(axis=1) > 0
+        targets[has_vote] = weight * votes[has_vote] + (1.0 - weight) * targets[has_vote]
+    return targets
+
+
+def class_prior(targets: np.ndarray) -> np.ndarray:
+    """Share of each class in the training targets (label frequencies; with soft targets, their mean).
+
+    A class with no share at all has log-prior −∞, so the logit adjustment is refused for it.
+    """
+    from edge_emojify.labels import EMOTIONS
+
+    prior = targets.sum(axis=0) / targets.sum()
+    absent = [EMOTIONS[c] for c in np.flatnonzero(prior <= 0)]
+    if absent:
+        raise ConvertError(f"--logit-adjust needs every class in the training portion, but {', '.join(absent)} has "
+                           "no training faces: drop --logit-adjust or use more data (a larger --limit)")
+    return prior
+
+
+def macro_f1(labels: np.ndarray, predicted: np.ndarray, classes: int = 7) -> float:
+    """Mean over the classes of F1 = 2·TP / (2·TP + FP + FN); a class never seen nor predicted counts 0."""
+    f1 = []
+    for c in range(classes):
+        tp = np.sum((predicted == c) & (labels == c))
+        wrong = np.sum((predicted == c) != (labels == c))
+        f1.append(2 * tp / (2 * tp + wrong) if tp else 0.0)
+    return float(np.mean(f1))
 
 
 def teacher_record(path: Path) -> dict:
@@ -144,9 +189,25 @@ def main(argv: list[str] | None = None) -> int:
         raise ConvertError(f"--minutes {args.minutes} must be positive: the wall-clock budget of the run")
     if args.mixup and (not args.teacher or args.kd_weight != 1):
         raise ConvertError("--mixup blends faces but not labels: use it with --teacher and --kd-weight 1")
+    if args.logit_adjust < 0:
+        raise ConvertError(f"--logit-adjust {args.logit_adjust:g} must be 0 (off) or positive (1 balances the "
+                           "classes): a negative value favours the frequent classes even more")
+    if args.ferplus_weight != 1.0 and not args.ferplus:
+        raise ConvertError("--ferplus-weight mixes FER+ votes into the targets: pass --ferplus votes.csv too")
+    if not 0.0 <= args.ferplus_weight <= 1.0:
+        raise ConvertError(f"--ferplus-weight {args.ferplus_weight:g} must be between 0 (FER2013 labels only) "
+                           "and 1 (FER+ votes only)")
     import keras
 
-    from convert.model import DistillationLoss, build_classifier, distillation_model, student_accuracy, training_model
+    from convert.model import (
+        DistillationLoss,
+        LogitAdjustedLoss,
+        build_classifier,
+        distillation_model,
+        logit_shift,
+        student_accuracy,
+        training_model,
+    )
     from convert.time_budget import TimeBudget
 
     keras.utils.set_random_seed(args.seed)
@@ -157,13 +218,17 @@ def main(argv: list[str] | None = None) -> int:
     data = load(args.data, progress=True).split("Training")
     if args.limit:
         data = data.select(np.random.default_rng(args.split_seed).permutation(len(data))[: args.limit])
-    targets = keras.utils.to_categorical(data.labels, 7).astype("float32")
-    if args.ferplus:
-        votes = load_ferplus_votes(args.ferplus, data)
-        has_vote = votes.sum(axis=1) > 0
-        targets[has_vote] = votes[has_vote]
-        print(f"FER+ soft targets for {has_vote.sum()} of {len(data)} images", flush=True)
+    votes = load_ferplus_votes(args.ferplus, data) if args.ferplus else None
+    targets = training_targets(data.labels, votes, args.ferplus_weight)
+    if votes is not None:
+        print(f"FER+ soft targets (weight {args.ferplus_weight:g}, the rest the FER2013 label) for "
+              f"{(votes.sum(axis=1) > 0).sum()} of {len(data)} images", flush=True)
     train_idx, val_idx = stratified_split(data.labels, args.val_fraction, args.split_seed)
+    prior = class_prior(targets[train_idx]) if args.logit_adjust else None
+    shift = logit_shift(prior, args.logit_adjust) if args.logit_adjust else None
+    if shift:
+        print(f"logit-adjusted loss, tau {args.logit_adjust:g}, prior of the training targets "
+              f"{', '.join(f'{v:.4f}' for v in prior)}", flush=True)
     validation_sha256 = pixels_sha256(data.select(val_idx))
     if args.limit and args.teacher:  # a smoke test or a plan's rehearsal
         print("note: --limit draws a subsample whose validation split is its own, so the teachers' split is not "
@@ -182,10 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     steps = int(np.ceil(len(x_train) / args.batch))
     initial_epoch, state = 0, {}
     if args.resume and last.exists():
-        started_with = json.loads((args.out / "config.json").read_text()).get("minutes", "None")
-        if started_with != str(args.minutes):
-            raise ConvertError(f"{args.out} was started with --minutes {started_with}: resume it with the same "
-                               "value, since the learning-rate schedule depends on it")
+        started = json.loads((args.out / "config.json").read_text())
+        if started.get("minutes", "None") != str(args.minutes):
+            raise ConvertError(f"{args.out} was started with --minutes {started.get('minutes')}: resume it with the "
+                               "same value, since the learning-rate schedule depends on it")
+        for key, default in (("logit_adjust", "0.0"), ("ferplus_weight", "1.0"), ("select", "accuracy")):
+            if (was := started.get(key, default)) != str(getattr(args, key)):
+                raise ConvertError(f"{args.out} was started with --{key.replace('_', '-')} {was}: resume it with the "
+                                   "same value, since the loss and best.keras depend on it")
         model = keras.models.load_model(last)
         state = json.loads(state_file.read_text())
         initial_epoch = state["epochs_done"]
@@ -202,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"teachers on validation: {', '.join(f'{a:.4f}' for a in teachers_val['each'])}; "
                   f"their average {teachers_val['together']:.4f}", flush=True)
             model = distillation_model(classifier, teachers, args.seed, mirror=args.teacher_mirror, mixup=args.mixup)
-            loss = DistillationLoss(args.kd_weight, args.temperature, args.label_smoothing)
+            loss = DistillationLoss(args.kd_weight, args.temperature, args.label_smoothing, shift=shift)
             metrics = [keras.metrics.MeanMetricWrapper(student_accuracy, name="accuracy")]
             print(f"distilling from {', '.join(map(str, args.teacher))} "
                   f"{'and their mirror images ' if args.teacher_mirror else ''}"
@@ -210,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"(weight {args.kd_weight}, T {args.temperature})", flush=True)
         else:
             model = training_model(classifier, args.seed)
-            loss = keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing)
+            loss = (LogitAdjustedLoss(shift, args.label_smoothing) if shift
+                    else keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing))
             metrics = ["accuracy"]
         warmup = min(3 * steps, args.epochs * steps // 10)
         # With --minutes the rate is a plain variable that TimeBudget sets every epoch.
@@ -225,12 +295,24 @@ def main(argv: list[str] | None = None) -> int:
              "command": "python -m convert.train " + shlex.join(argv if argv is not None else sys.argv[1:]),
              "params": classifier.count_params(), "backend": keras.backend.backend(),
              "validation_sha256": validation_sha256,
+             **({"loss": {"name": "logit-adjusted cross-entropy (Menon et al. 2021)", "tau": args.logit_adjust,
+                          "prior": [round(float(v), 6) for v in prior]}} if shift else {}),
              "teachers": [teacher_record(t) for t in args.teacher],
              **({"teachers_validation": teachers_val} if args.teacher else {})}, indent=2))
         print(f"classifier: {classifier.count_params():,} parameters", flush=True)
 
     classifier = model.get_layer("emotion_cnn")
     best_val = state.get("best_val", 0.0)
+    score_key = "val_accuracy" if args.select == "accuracy" else "val_macro_f1"
+
+    class ValidationF1(keras.callbacks.Callback):
+        """Adds ``val_macro_f1`` to the epoch's logs (before CSVLogger and Checkpoint read them)."""
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            predicted = classifier.predict(x_val, batch_size=256, verbose=0).argmax(axis=1)
+            if logs is not None:
+                logs["val_macro_f1"] = macro_f1(data.labels[val_idx], predicted)
+
     budget = TimeBudget(args.minutes, args.lr, warmup_epochs=min(3, max(1, args.epochs // 10)),
                         spent=state.get("seconds", 0.0)) if args.minutes else None
 
@@ -239,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             nonlocal best_val
-            val = float((logs or {}).get("val_accuracy", 0.0))
+            val = float((logs or {}).get(score_key, 0.0))
             if val > best_val:
                 best_val = val
                 classifier.save(best)
@@ -250,18 +332,21 @@ def main(argv: list[str] | None = None) -> int:
             plot_curve(args.out / "log.csv", args.out / "curve.png")
             clock = (f"; {budget.spent / 60:.1f} of {args.minutes:g} min, lr {budget.learning_rate:.2e}"
                      if budget else "")
-            print(f"epoch {epoch + 1}/{args.epochs}: val_accuracy {val:.4f} (best {best_val:.4f}){clock}",
+            accuracy = float((logs or {}).get("val_accuracy", 0.0))
+            extra = f"val_accuracy {accuracy:.4f}, " if score_key != "val_accuracy" else ""
+            print(f"epoch {epoch + 1}/{args.epochs}: {extra}{score_key} {val:.4f} (best {best_val:.4f}){clock}",
                   flush=True)
 
     model.fit(x_train, y_train, batch_size=args.batch, epochs=args.epochs,
               initial_epoch=initial_epoch, validation_data=(x_val, y_val),
               callbacks=[*([budget] if budget else []),  # first: Checkpoint records the time it counted
+                         *([ValidationF1()] if args.select == "macro-f1" else []),
                          keras.callbacks.CSVLogger(str(args.out / "log.csv"), append=initial_epoch > 0),
                          Checkpoint()],
               verbose=2 if not os.environ.get("CONVERT_QUIET") else 0)
     if budget and budget.model.stop_training:
         print(f"time budget of {args.minutes:g} min reached after {budget.spent / 60:.1f} min", flush=True)
-    print(f"done: best validation accuracy {best_val:.4f}; classifier in {best}", flush=True)
+    print(f"done: best validation {args.select} {best_val:.4f}; classifier in {best}", flush=True)
     return 0
 
 
