@@ -15,10 +15,11 @@ class ConvertError(Exception):
 
 
 def run_script(main: Callable[[], int], *expected: type[BaseException]) -> None:
-    """Exit with ``main()``'s status; an expected failure is one ``error: …`` line, never a traceback."""
+    """Exit with ``main()``'s status; an expected failure is one ``error: …`` line and status 2, never a traceback."""
     from edge_emojify.errors import UserError
 
     try:
         sys.exit(main())
     except (ConvertError, UserError, OSError, *expected) as exc:
-        sys.exit(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)  # bad input, as everywhere in the project: one line, status 2

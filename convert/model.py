@@ -13,9 +13,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers, ops
 
+from convert.fer_data import IMAGE_SIZE  # the faces' size is a fact of the data set, written there once
 from edge_emojify.labels import NUM_CLASSES
-
-IMAGE_SIZE = 48
 
 
 def build_classifier(widths: Sequence[int] = (16, 32, 64, 128), dropout: float = 0.3,

@@ -17,7 +17,9 @@ import os
 import shlex
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -180,8 +182,8 @@ def plot_curve(log_csv: Path, png: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse, in one line each, what cannot work, before TensorFlow is even imported."""
     for flag, path in [("--teacher", t) for t in args.teacher] + [("--init-from", args.init_from)]:
         if path and not path.is_file():
             raise ConvertError(f"{flag} {path} not found: pass a trained classifier such as runs/NAME/best.keras")
@@ -197,24 +199,26 @@ def main(argv: list[str] | None = None) -> int:
     if not 0.0 <= args.ferplus_weight <= 1.0:
         raise ConvertError(f"--ferplus-weight {args.ferplus_weight:g} must be between 0 (FER2013 labels only) "
                            "and 1 (FER+ votes only)")
-    import keras
 
-    from convert.model import (
-        DistillationLoss,
-        LogitAdjustedLoss,
-        build_classifier,
-        distillation_model,
-        logit_shift,
-        student_accuracy,
-        training_model,
-    )
-    from convert.time_budget import TimeBudget
 
-    keras.utils.set_random_seed(args.seed)
-    if args.split_seed is None:
-        args.split_seed = args.seed
-    args.out.mkdir(parents=True, exist_ok=True)
-    print(f"backend {keras.backend.backend()}; loading {args.data}", flush=True)
+@dataclass
+class TrainingData:
+    """The split, the targets and what the loss needs to know about them."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray  # one-hot FER2013 labels: validation is scored on the original labels
+    val_labels: np.ndarray
+    validation_sha256: str
+    prior: np.ndarray | None  # class prior of the training targets (only with --logit-adjust)
+    shift: Any  # the loss's logit shift, or None
+
+
+def prepare_data(args: argparse.Namespace) -> TrainingData:
+    """Load train/, split off the validation faces, build the targets; check the teachers' split."""
+    from convert.model import logit_shift
+
     data = load(args.data, progress=True).split("Training")
     if args.limit:
         data = data.select(np.random.default_rng(args.split_seed).permutation(len(data))[: args.limit])
@@ -236,117 +240,166 @@ def main(argv: list[str] | None = None) -> int:
     for teacher in [] if args.limit else args.teacher:
         check_teacher_split(teacher, validation_sha256, args.split_seed, args.val_fraction)
     x = data.images[..., None].astype("float32")
-    x_train, y_train = x[train_idx], targets[train_idx]
-    # Validation is scored on the FER2013 labels, the metric every published figure uses.
-    x_val = x[val_idx]
-    y_val = keras.utils.to_categorical(data.labels[val_idx], 7).astype("float32")
     print(f"train {len(train_idx)}, validation {len(val_idx)}", flush=True)
+    y_val = np.eye(7, dtype="float32")[data.labels[val_idx]]
+    return TrainingData(x[train_idx], targets[train_idx], x[val_idx], y_val, data.labels[val_idx],
+                        validation_sha256, prior, shift)
 
-    last, best = args.out / "last.keras", args.out / "best.keras"
-    state_file = args.out / "state.json"
-    steps = int(np.ceil(len(x_train) / args.batch))
-    initial_epoch, state = 0, {}
-    if args.resume and last.exists():
-        started = json.loads((args.out / "config.json").read_text())
-        if started.get("minutes", "None") != str(args.minutes):
-            raise ConvertError(f"{args.out} was started with --minutes {started.get('minutes')}: resume it with the "
-                               "same value, since the learning-rate schedule depends on it")
-        for key, default in (("logit_adjust", "0.0"), ("ferplus_weight", "1.0"), ("select", "accuracy")):
-            if (was := started.get(key, default)) != str(getattr(args, key)):
-                raise ConvertError(f"{args.out} was started with --{key.replace('_', '-')} {was}: resume it with the "
-                                   "same value, since the loss and best.keras depend on it")
-        model = keras.models.load_model(last)
-        state = json.loads(state_file.read_text())
-        initial_epoch = state["epochs_done"]
-        print(f"resumed from {last} after epoch {initial_epoch}", flush=True)
+
+def resume(args: argparse.Namespace) -> tuple[Any, dict]:
+    """The model and state of an interrupted run, refused if it was started with other settings."""
+    import keras
+
+    started = json.loads((args.out / "config.json").read_text())
+    if started.get("minutes", "None") != str(args.minutes):
+        raise ConvertError(f"{args.out} was started with --minutes {started.get('minutes')}: resume it with the "
+                           "same value, since the learning-rate schedule depends on it")
+    for key, default in (("logit_adjust", "0.0"), ("ferplus_weight", "1.0"), ("select", "accuracy")):
+        if (was := started.get(key, default)) != str(getattr(args, key)):
+            raise ConvertError(f"{args.out} was started with --{key.replace('_', '-')} {was}: resume it with the "
+                               "same value, since the loss and best.keras depend on it")
+    model = keras.models.load_model(args.out / "last.keras")
+    state = json.loads((args.out / "state.json").read_text())
+    print(f"resumed from {args.out / 'last.keras'} after epoch {state['epochs_done']}", flush=True)
+    return model, state
+
+
+def start(args: argparse.Namespace, data: TrainingData, command: str) -> Any:
+    """A new model (from scratch, --init-from, or a student of --teacher), compiled; writes config.json."""
+    import keras
+
+    from convert.model import (
+        DistillationLoss,
+        LogitAdjustedLoss,
+        build_classifier,
+        distillation_model,
+        student_accuracy,
+        training_model,
+    )
+
+    classifier = build_classifier([int(w) for w in args.widths.split(",")], stem_stride=args.stem_stride)
+    if args.init_from:
+        classifier.set_weights(keras.models.load_model(args.init_from).get_weights())
+        print(f"weights from {args.init_from}", flush=True)
+    teachers_val = None
+    if args.teacher:
+        teachers = [keras.models.load_model(t) for t in args.teacher]
+        teachers_val = teachers_on_validation(teachers, data.x_val, data.val_labels, args.teacher_mirror)
+        print(f"teachers on validation: {', '.join(f'{a:.4f}' for a in teachers_val['each'])}; "
+              f"their average {teachers_val['together']:.4f}", flush=True)
+        model = distillation_model(classifier, teachers, args.seed, mirror=args.teacher_mirror, mixup=args.mixup)
+        loss = DistillationLoss(args.kd_weight, args.temperature, args.label_smoothing, shift=data.shift)
+        metrics = [keras.metrics.MeanMetricWrapper(student_accuracy, name="accuracy")]
+        print(f"distilling from {', '.join(map(str, args.teacher))} "
+              f"{'and their mirror images ' if args.teacher_mirror else ''}"
+              f"{f'on mixup blends (alpha {args.mixup}) ' if args.mixup else ''}"
+              f"(weight {args.kd_weight}, T {args.temperature})", flush=True)
     else:
-        classifier = build_classifier([int(w) for w in args.widths.split(",")],
-                                      stem_stride=args.stem_stride)
-        if args.init_from:
-            classifier.set_weights(keras.models.load_model(args.init_from).get_weights())
-            print(f"weights from {args.init_from}", flush=True)
-        if args.teacher:
-            teachers = [keras.models.load_model(t) for t in args.teacher]
-            teachers_val = teachers_on_validation(teachers, x_val, data.labels[val_idx], args.teacher_mirror)
-            print(f"teachers on validation: {', '.join(f'{a:.4f}' for a in teachers_val['each'])}; "
-                  f"their average {teachers_val['together']:.4f}", flush=True)
-            model = distillation_model(classifier, teachers, args.seed, mirror=args.teacher_mirror, mixup=args.mixup)
-            loss = DistillationLoss(args.kd_weight, args.temperature, args.label_smoothing, shift=shift)
-            metrics = [keras.metrics.MeanMetricWrapper(student_accuracy, name="accuracy")]
-            print(f"distilling from {', '.join(map(str, args.teacher))} "
-                  f"{'and their mirror images ' if args.teacher_mirror else ''}"
-                  f"{f'on mixup blends (alpha {args.mixup}) ' if args.mixup else ''}"
-                  f"(weight {args.kd_weight}, T {args.temperature})", flush=True)
-        else:
-            model = training_model(classifier, args.seed)
-            loss = (LogitAdjustedLoss(shift, args.label_smoothing) if shift
-                    else keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing))
-            metrics = ["accuracy"]
-        warmup = min(3 * steps, args.epochs * steps // 10)
-        # With --minutes the rate is a plain variable that TimeBudget sets every epoch.
-        schedule = args.lr / 10 if args.minutes else keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=args.lr / 10, decay_steps=max(1, args.epochs * steps - warmup),
-            warmup_target=args.lr, warmup_steps=warmup, alpha=0.01)
-        model.compile(
-            optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay),
-            loss=loss, metrics=metrics)
-        (args.out / "config.json").write_text(json.dumps(
-            {**{k: str(v) for k, v in vars(args).items() if k != "teacher"},  # teachers: below
-             "command": "python -m convert.train " + shlex.join(argv if argv is not None else sys.argv[1:]),
-             "params": classifier.count_params(), "backend": keras.backend.backend(),
-             "validation_sha256": validation_sha256,
-             **({"loss": {"name": "logit-adjusted cross-entropy (Menon et al. 2021)", "tau": args.logit_adjust,
-                          "prior": [round(float(v), 6) for v in prior]}} if shift else {}),
-             "teachers": [teacher_record(t) for t in args.teacher],
-             **({"teachers_validation": teachers_val} if args.teacher else {})}, indent=2))
-        print(f"classifier: {classifier.count_params():,} parameters", flush=True)
+        model = training_model(classifier, args.seed)
+        loss = (LogitAdjustedLoss(data.shift, args.label_smoothing) if data.shift
+                else keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing))
+        metrics = ["accuracy"]
+    steps = int(np.ceil(len(data.x_train) / args.batch))
+    warmup = min(3 * steps, args.epochs * steps // 10)
+    # With --minutes the rate is a plain variable that TimeBudget sets every epoch.
+    schedule = args.lr / 10 if args.minutes else keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=args.lr / 10, decay_steps=max(1, args.epochs * steps - warmup),
+        warmup_target=args.lr, warmup_steps=warmup, alpha=0.01)
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay), loss=loss,
+                  metrics=metrics)
+    (args.out / "config.json").write_text(json.dumps(
+        {**{k: str(v) for k, v in vars(args).items() if k != "teacher"},  # teachers: below
+         "command": command, "params": classifier.count_params(), "backend": keras.backend.backend(),
+         "validation_sha256": data.validation_sha256,
+         **({"loss": {"name": "logit-adjusted cross-entropy (Menon et al. 2021)", "tau": args.logit_adjust,
+                      "prior": [round(float(v), 6) for v in data.prior]}} if data.shift else {}),
+         "teachers": [teacher_record(t) for t in args.teacher],
+         **({"teachers_validation": teachers_val} if teachers_val else {})}, indent=2))
+    print(f"classifier: {classifier.count_params():,} parameters", flush=True)
+    return model
 
-    classifier = model.get_layer("emotion_cnn")
-    best_val = state.get("best_val", 0.0)
-    score_key = "val_accuracy" if args.select == "accuracy" else "val_macro_f1"
 
-    class ValidationF1(keras.callbacks.Callback):
-        """Adds ``val_macro_f1`` to the epoch's logs (before CSVLogger and Checkpoint read them)."""
+class ValidationF1:
+    """Adds ``val_macro_f1`` to the epoch's logs (before CSVLogger and Checkpoint read them)."""
 
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            predicted = classifier.predict(x_val, batch_size=256, verbose=0).argmax(axis=1)
-            if logs is not None:
-                logs["val_macro_f1"] = macro_f1(data.labels[val_idx], predicted)
+    def __init__(self, classifier: Any, x_val: np.ndarray, labels: np.ndarray) -> None:
+        self.classifier, self.x_val, self.labels = classifier, x_val, labels
 
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        predicted = self.classifier.predict(self.x_val, batch_size=256, verbose=0).argmax(axis=1)
+        if logs is not None:
+            logs["val_macro_f1"] = macro_f1(self.labels, predicted)
+
+
+class Checkpoint:
+    """Writes last.keras + state.json every epoch, best.keras on a new best validation score, the curve."""
+
+    def __init__(self, args: argparse.Namespace, model: Any, best_val: float, budget: Any) -> None:
+        self.args, self.model, self.budget = args, model, budget
+        self.classifier = model.get_layer("emotion_cnn")
+        self.best_val = best_val
+        self.score_key = "val_accuracy" if args.select == "accuracy" else "val_macro_f1"
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        args, budget, out = self.args, self.budget, self.args.out
+        val = float((logs or {}).get(self.score_key, 0.0))
+        if val > self.best_val:
+            self.best_val = val
+            self.classifier.save(out / "best.keras")
+        self.model.save(out / "last.keras")
+        (out / "state.json").write_text(json.dumps({"epochs_done": epoch + 1, "best_val": self.best_val,
+                                                    "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                                    **({"seconds": budget.spent} if budget else {})}))
+        plot_curve(out / "log.csv", out / "curve.png")
+        clock = (f"; {budget.spent / 60:.1f} of {args.minutes:g} min, lr {budget.learning_rate:.2e}"
+                 if budget else "")
+        accuracy = float((logs or {}).get("val_accuracy", 0.0))
+        extra = f"val_accuracy {accuracy:.4f}, " if self.score_key != "val_accuracy" else ""
+        print(f"epoch {epoch + 1}/{args.epochs}: {extra}{self.score_key} {val:.4f} (best {self.best_val:.4f}){clock}",
+              flush=True)
+
+
+def fit(args: argparse.Namespace, model: Any, data: TrainingData, state: dict) -> float:
+    """Train until the epochs or the time budget run out; returns the best validation score."""
+    import keras
+
+    from convert.time_budget import TimeBudget
+
+    initial_epoch = state.get("epochs_done", 0)
     budget = TimeBudget(args.minutes, args.lr, warmup_epochs=min(3, max(1, args.epochs // 10)),
                         spent=state.get("seconds", 0.0)) if args.minutes else None
-
-    class Checkpoint(keras.callbacks.Callback):
-        """Writes last.keras + state.json every epoch, best.keras on a new best validation score."""
-
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            nonlocal best_val
-            val = float((logs or {}).get(score_key, 0.0))
-            if val > best_val:
-                best_val = val
-                classifier.save(best)
-            model.save(last)
-            state_file.write_text(json.dumps({"epochs_done": epoch + 1, "best_val": best_val,
-                                              "time": time.strftime("%Y-%m-%d %H:%M:%S"),
-                                              **({"seconds": budget.spent} if budget else {})}))
-            plot_curve(args.out / "log.csv", args.out / "curve.png")
-            clock = (f"; {budget.spent / 60:.1f} of {args.minutes:g} min, lr {budget.learning_rate:.2e}"
-                     if budget else "")
-            accuracy = float((logs or {}).get("val_accuracy", 0.0))
-            extra = f"val_accuracy {accuracy:.4f}, " if score_key != "val_accuracy" else ""
-            print(f"epoch {epoch + 1}/{args.epochs}: {extra}{score_key} {val:.4f} (best {best_val:.4f}){clock}",
-                  flush=True)
-
-    model.fit(x_train, y_train, batch_size=args.batch, epochs=args.epochs,
-              initial_epoch=initial_epoch, validation_data=(x_val, y_val),
+    checkpoint = Checkpoint(args, model, state.get("best_val", 0.0), budget)
+    f1 = ValidationF1(checkpoint.classifier, data.x_val, data.val_labels) if args.select == "macro-f1" else None
+    model.fit(data.x_train, data.y_train, batch_size=args.batch, epochs=args.epochs,
+              initial_epoch=initial_epoch, validation_data=(data.x_val, data.y_val),
               callbacks=[*([budget] if budget else []),  # first: Checkpoint records the time it counted
-                         *([ValidationF1()] if args.select == "macro-f1" else []),
+                         *([keras.callbacks.LambdaCallback(on_epoch_end=f1.on_epoch_end)] if f1 else []),
                          keras.callbacks.CSVLogger(str(args.out / "log.csv"), append=initial_epoch > 0),
-                         Checkpoint()],
+                         keras.callbacks.LambdaCallback(on_epoch_end=checkpoint.on_epoch_end)],
               verbose=2 if not os.environ.get("CONVERT_QUIET") else 0)
     if budget and budget.model.stop_training:
         print(f"time budget of {args.minutes:g} min reached after {budget.spent / 60:.1f} min", flush=True)
-    print(f"done: best validation {args.select} {best_val:.4f}; classifier in {best}", flush=True)
+    return checkpoint.best_val
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    check_args(args)
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    if args.split_seed is None:
+        args.split_seed = args.seed
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"backend {keras.backend.backend()}; loading {args.data}", flush=True)
+    data = prepare_data(args)
+    if args.resume and (args.out / "last.keras").exists():
+        model, state = resume(args)
+    else:
+        command = "python -m convert.train " + shlex.join(argv if argv is not None else sys.argv[1:])
+        model, state = start(args, data, command), {}
+    best_val = fit(args, model, data, state)
+    print(f"done: best validation {args.select} {best_val:.4f}; classifier in {args.out / 'best.keras'}", flush=True)
     return 0
 
 

@@ -250,7 +250,7 @@ def test_wheels_for_another_python_are_a_one_line_error(tmp_path):
     device = subprocess.run([str(DEVICE_VENV / "bin" / "python"), "-m", "convert.run_plan", str(tmp_path / "plan.toml"),
                              "--out", str(tmp_path / "out"), "--carry", str(tmp_path)],
                             cwd=REPO, capture_output=True, text=True)
-    assert device.returncode == 1 and "Traceback" not in device.stderr
+    assert device.returncode == 2 and "Traceback" not in device.stderr
     assert device.stderr.startswith("error: the wheels in ") and "--python-version 3." in device.stderr
     assert len(device.stderr.strip().splitlines()) == 1
 

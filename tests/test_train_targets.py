@@ -204,6 +204,6 @@ def test_logit_adjust_refused_where_it_makes_no_sense(tmp_path):
 def test_logit_adjust_error_is_one_line_on_the_command_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "convert.train", "--data", str(tmp_path), "--out",
                            str(tmp_path / "o"), "--logit-adjust", "-0.5"], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1  # run_script: sys.exit("error: …"), like the script's other errors
+    assert done.returncode == 2  # run_script: one line, status 2, like every bad input
     assert done.stderr.splitlines() == ["error: --logit-adjust -0.5 must be 0 (off) or positive (1 balances the "
                                         "classes): a negative value favours the frequent classes even more"]
