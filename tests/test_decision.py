@@ -120,3 +120,23 @@ def test_a_new_face_shows_its_first_scores_at_once_and_timestamps_never_run_back
     assert verdict.label == "surprise" and verdict.confidence == pytest.approx(0.8)
     same = decider.update(verdict, scores(SURPRISE), 4.0)  # a clock step back: no negative weights
     assert same.label == "surprise" and np.allclose(same.scores, verdict.scores)
+
+
+@pytest.mark.parametrize("fps", [10, 20])
+def test_the_dwell_is_exact_in_frame_time(fps):
+    """Unsmoothed, a lasting change shows on the first frame at least dwell_seconds after it began."""
+    cfg = DecisionConfig(smoothing_seconds=0, dwell_seconds=0.3, hysteresis=0.0)
+    shown = changes(play(Segments((1.0, scores(HAPPY)), (1.0, scores(SAD))), fps, cfg))
+    assert shown == [(pytest.approx(1.3), "sad")]
+
+
+def test_leaving_unsure_needs_no_hysteresis_but_still_dwells():
+    cfg = DecisionConfig(smoothing_seconds=0, dwell_seconds=0.2, hysteresis=0.5, unsure_below=0.3)
+    stream = Segments((1.0, scores(HAPPY, 0.25)), (1.0, scores(SAD, 0.5, HAPPY, 0.2)))
+    assert changes(play(stream, 10, cfg)) == [(pytest.approx(1.2), "sad")]  # from 🤔 straight to sad
+
+
+def test_keep_shows_the_thinking_face_until_there_is_an_emotion_to_keep():
+    cfg = DecisionConfig(smoothing_seconds=0, dwell_seconds=0.2, unsure_face="keep", unsure_below=0.3)
+    stream = Segments((1.0, scores(HAPPY, 0.25)), (1.0, scores(HAPPY, 0.8)), (1.0, scores(SAD, 0.25)))
+    assert changes(play(stream, 10, cfg)) == [(pytest.approx(1.2), "happy")]  # then kept through the unsure end
