@@ -6,6 +6,7 @@ import numpy as np
 
 from edge_emojify.config import DecisionConfig, TrackingConfig
 from edge_emojify.decision import Decider
+from edge_emojify.tracking import Tracker
 from edge_emojify.types import Face
 
 HAPPY, SAD = 3, 4
@@ -22,9 +23,7 @@ def scores(label: int, p: float = 0.8) -> np.ndarray:
     return s
 
 
-def tracker(**kw):
-    from edge_emojify.tracking import Tracker
-
+def tracker(**kw) -> Tracker:
     return Tracker(TrackingConfig(**kw), Decider(DecisionConfig()))
 
 
