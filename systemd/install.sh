@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install edge-emojify as a systemd service on Raspberry Pi OS (Bookworm or Trixie, 64-bit).
+# Install edge-emojify as a systemd service on Raspberry Pi OS (Bookworm or Trixie, 64-bit), or on
+# another Debian-based arm64 OS without the Pi-only parts (each one missing is named, with its cost).
 #
 #   sudo ./systemd/install.sh                 install or upgrade, enable, (re)start
-#   sudo ./systemd/install.sh --uninstall     stop and remove the service and the venv
+#   sudo ./systemd/install.sh --uninstall     stop and remove the service, the venv and the user
 #   ./systemd/install.sh --dry-run            print every step as a shell command, change nothing
 #
 # Running it again is safe: each step checks first, and an existing config is never replaced.
@@ -11,10 +12,17 @@ set -euo pipefail
 
 readonly APP=edge-emojify
 readonly SERVICE_USER=edge-emojify
-# picamera2, libcamera, lgpio and KMSDRM-enabled pygame only work from apt on the Pi; the venv
-# sees them through --system-site-packages.
-readonly APT_PACKAGES=(python3-venv python3-picamera2 python3-lgpio python3-gpiozero python3-pygame
-                       python3-opencv python3-numpy fonts-noto-color-emoji)
+# The app's native parts come from apt, built for the OS's own Python and numpy; the venv sees
+# them through --system-site-packages. The mirror cannot run without these:
+readonly APT_REQUIRED=(python3-venv python3-numpy python3-opencv)
+# These come only from some archives (picamera2 and lgpio from Raspberry Pi OS's own), so other
+# arm64 boards and OSes (plain Debian, Ubuntu, Armbian) install without them: "package|what is lost".
+readonly APT_OPTIONAL=(
+    "python3-picamera2|no Pi camera (libcamera); USB cameras still work"
+    "python3-lgpio|no GPIO pins on a Raspberry Pi 5 or newer kernels, so no push button there"
+    "python3-gpiozero|no push button; the keyboard still switches modes"
+    "python3-pygame|no HDMI/DSI screen through SDL; the framebuffer (/dev/fb0) and video sinks still work"
+)
 # camera + framebuffer, GPU render node, GPIO chips, keyboards; only those this OS has are used.
 readonly WANTED_GROUPS=(video render gpio input)
 # The venv must sit on the Python that apt's packages are built for, whatever PATH says.
@@ -44,10 +52,13 @@ Installs edge-emojify from this checkout ($REPO_DIR):
 
 Options:
   --dry-run      print every step as a shell command and change nothing
-  --uninstall    stop, disable and remove the unit and the venv; keep config and snapshots
-  --purge        with --uninstall: also remove /etc/$APP, /var/lib/$APP and the user
-  --root DIR     place files under DIR instead of / (for tests and image builds); skips apt,
-                 useradd and systemctl, with a note for each
+  --uninstall    stop, disable and remove the unit, the venv and the user; keep config and snapshots
+  --purge        with --uninstall: also remove /etc/$APP and /var/lib/$APP
+  --root DIR     place files under DIR instead of / (for tests and image builds); skips apt and
+                 useradd, with a note for each, and enables the unit by its link
+
+Where systemd is not running (a chroot, an image build) the unit is enabled by the link
+systemctl enable makes, and starts at the next boot.
   --no-start     install and enable, but do not (re)start the service now
   --skip-pip     do not create the venv or pip-install (files only; offline)
   -h, --help     show this help
@@ -162,12 +173,38 @@ preflight() {
     fi
 }
 
+# True when this OS's archive offers the package (after apt-get update). Not a pipe into grep -q:
+# under pipefail, apt-cache killed by SIGPIPE would make the answer a race.
+apt_offers() {
+    local policy
+    policy=$(apt-cache policy "$1" 2>/dev/null)
+    [[ $policy =~ Candidate:\ [^\(] ]]
+}
+
 install_packages() {
     say "apt packages"
-    if on_host "apt-get install ${APT_PACKAGES[*]}"; then
-        run apt-get update
-        run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
+    local optional=("${APT_OPTIONAL[@]%%|*}")
+    on_host "apt-get install ${APT_REQUIRED[*]} ${optional[*]}" || return 0
+    run apt-get update
+    if ((DRY_RUN)); then
+        note "optional packages this OS's archive lacks are left out, each named with what then does not work"
+        run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+            "${APT_REQUIRED[@]}" "${optional[@]}"
+        return
     fi
+    local pkg entry wanted=()
+    for pkg in "${APT_REQUIRED[@]}"; do
+        apt_offers "$pkg" || die "this OS's archive has no $pkg, which the mirror needs; is this Debian-based arm64?"
+    done
+    for entry in "${APT_OPTIONAL[@]}"; do
+        pkg=${entry%%|*}
+        if apt_offers "$pkg"; then
+            wanted+=("$pkg")
+        else
+            note "not in this OS's archive: $pkg: ${entry#*|}"
+        fi
+    done
+    run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${APT_REQUIRED[@]}" "${wanted[@]}"
 }
 
 create_user() {
@@ -192,6 +229,13 @@ install_venv() {
         note "skipped (--skip-pip): venv and pip install"
         return
     fi
+    local stamp=$PREFIX/installed-from.sha256 fingerprint
+    fingerprint=$(source_fingerprint)
+    if [[ -x $VENV/bin/python && $(cat "$stamp" 2>/dev/null) == "$fingerprint" ]] &&
+        "$VENV/bin/python" -c 'import ai_edge_litert, edge_emojify' 2>/dev/null; then
+        note "venv already has this checkout's edge-emojify and LiteRT; left as it is"
+        return
+    fi
     if [[ -x $VENV/bin/python ]]; then
         note "venv exists; upgrading the packages in it"
     else
@@ -212,18 +256,37 @@ install_venv() {
         note "warning: no system numpy (python3-numpy) found; pip chooses numpy itself"
         run touch "$constraints"
     fi
-    # The app's own dependencies (numpy, OpenCV, pygame, gpiozero) come from apt above; pip's
-    # opencv-python-headless is not built for apt's numpy, so the package goes in without them.
-    run "$VENV/bin/python" -m pip install --upgrade --no-deps "$REPO_DIR"
     run "$VENV/bin/python" -m pip install --upgrade --constraint "$constraints" ai-edge-litert
+    # The app's own dependencies (numpy, OpenCV, pygame, gpiozero) come from apt above; pip's
+    # opencv-python-headless is not built for apt's numpy, so the package goes in without them
+    # (and last, so pip's resolver does not warn that the OpenCV wheel is missing).
+    run "$VENV/bin/python" -m pip install --upgrade --no-deps "$REPO_DIR"
+    if ((DRY_RUN)); then
+        echo "echo $fingerprint > $(printf '%q' "$stamp")"
+    else
+        echo "$fingerprint" >"$stamp"
+    fi
+}
+
+# What pip would install from this checkout, as one hash: a second run from the same checkout
+# then leaves the venv exactly as it is.
+source_fingerprint() {
+    (cd "$REPO_DIR" && find pyproject.toml edge_emojify models emojis -type f \
+        ! -path '*/__pycache__/*' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1
 }
 
 install_config() {
     say "config $CONFIG"
     run install -d -m 0755 "$CONF_DIR"
-    run install -m 0644 "$CONFIG_EXAMPLE" "$CONF_DIR/config.example.toml"
+    if ((DRY_RUN)) || ! cmp -s "$CONFIG_EXAMPLE" "$CONF_DIR/config.example.toml"; then
+        run install -m 0644 "$CONFIG_EXAMPLE" "$CONF_DIR/config.example.toml"
+    fi
     if [[ -e $CONFIG ]]; then
         note "$CONFIG exists; kept as it is"
+        # An uninstall removes the user; a kept config must be readable by the new one.
+        if [[ -z $ROOT ]] && [[ $(stat -c %G "$CONFIG") != "$SERVICE_USER" ]]; then
+            run chgrp "$SERVICE_USER" "$CONFIG"
+        fi
         return
     fi
     if [[ -n $ROOT ]]; then
@@ -238,8 +301,12 @@ install_state() {
     say "snapshots $SNAP_DIR"
     if [[ -n $ROOT ]]; then
         run install -d -m 0750 "$STATE_DIR" "$SNAP_DIR"
-    else
-        run install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$STATE_DIR" "$SNAP_DIR"
+        return
+    fi
+    run install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$STATE_DIR" "$SNAP_DIR"
+    # Snapshots kept from an earlier install belong to the user that uninstall removed.
+    if ((!DRY_RUN)) && [[ -n $(find "$STATE_DIR" ! -user "$SERVICE_USER" -print -quit) ]]; then
+        run chown -R "$SERVICE_USER:$SERVICE_USER" "$STATE_DIR"
     fi
 }
 
@@ -253,16 +320,49 @@ install_unit() {
         echo "sed 's/^SupplementaryGroups=.*/SupplementaryGroups=$groups/' $(printf '%q' "$UNIT_SOURCE")" \
             "> $(printf '%q' "$UNIT")"
         run chmod 0644 "$UNIT"
-    else
-        sed "s/^SupplementaryGroups=.*/SupplementaryGroups=$groups/" "$UNIT_SOURCE" >"$UNIT.tmp"
-        chmod 0644 "$UNIT.tmp"
-        mv -f "$UNIT.tmp" "$UNIT"
+        return
     fi
+    local edit="s/^SupplementaryGroups=.*/SupplementaryGroups=$groups/"
+    if sed "$edit" "$UNIT_SOURCE" | cmp -s - "$UNIT"; then
+        note "unit unchanged"
+        return
+    fi
+    sed "$edit" "$UNIT_SOURCE" >"$UNIT.tmp"
+    chmod 0644 "$UNIT.tmp"
+    mv -f "$UNIT.tmp" "$UNIT"
+}
+
+# True when systemd is PID 1 here (sd_booted(3)): not in a chroot, a container build or an image.
+systemd_running() {
+    [[ -z $ROOT && -d /run/systemd/system ]]
+}
+
+# The links `systemctl enable` makes: one in <target>.wants/ for each WantedBy= of the unit.
+wants_links() {
+    local target
+    # shellcheck disable=SC2013  # WantedBy= is a list of words, and a line may hold several
+    for target in $(sed -n 's/^WantedBy=//p' "$UNIT_SOURCE"); do
+        echo "$UNIT_DIR/$target.wants/$APP.service"
+    done
 }
 
 start_service() {
     say "service"
-    on_host "systemctl daemon-reload; systemctl enable --now $APP" || return 0
+    if ! systemd_running; then
+        local link links
+        mapfile -t links < <(wants_links)
+        note "systemd is not running here (chroot or image build): enabling by the link systemctl enable makes;" \
+            "the service starts at the next boot"
+        for link in "${links[@]}"; do
+            if [[ -L $link ]]; then
+                note "$link exists"
+            else
+                run install -d -m 0755 "$(dirname "$link")"
+                run ln -s "/etc/systemd/system/$APP.service" "$link"
+            fi
+        done
+        return
+    fi
     run systemctl daemon-reload
     if ((NO_START)); then
         run systemctl enable "$APP"
@@ -290,24 +390,27 @@ do_install() {
 
 do_uninstall() {
     say "uninstall"
-    if on_host "systemctl disable --now $APP"; then
+    if systemd_running; then
         if ((DRY_RUN)) || [[ -e $UNIT ]]; then
             run_ok systemctl disable --now "$APP"
         fi
     fi
-    run rm -f "$UNIT"
-    if on_host "systemctl daemon-reload"; then
+    # What disable removes, for when systemd is not running (and left over if it was).
+    local links
+    mapfile -t links < <(wants_links)
+    run rm -f "$UNIT" "${links[@]}"
+    if systemd_running; then
         run systemctl daemon-reload
         run_ok systemctl reset-failed "$APP"
     fi
     run rm -rf "$PREFIX"
+    if on_host "userdel $SERVICE_USER" && { ((DRY_RUN)) || id -u "$SERVICE_USER" >/dev/null 2>&1; }; then
+        run userdel "$SERVICE_USER"
+    fi
     if ((PURGE)); then
         run rm -rf "$CONF_DIR" "$STATE_DIR"
-        if on_host "userdel $SERVICE_USER" && id -u "$SERVICE_USER" >/dev/null 2>&1; then
-            run userdel "$SERVICE_USER"
-        fi
     else
-        note "kept $CONF_DIR and $STATE_DIR (add --purge to remove them and the user)"
+        note "kept $CONF_DIR and $STATE_DIR (add --purge to remove them too)"
     fi
 }
 

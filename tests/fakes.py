@@ -16,7 +16,8 @@ camera source uses, with picamera2's behaviour where it matters:
   sizes above the sensor's (4608x2592 for the imx708) are adjusted down, so the app must read
   back ``camera_configuration()``;
 - a YUV420 array of shape ``(h * 3 // 2, stride)`` with padded rows, an ``RGB888`` array of
-  shape ``(h, w, 3)`` in B, G, R order, requests that must be released exactly once;
+  shape ``(h, w, 3)`` in B, G, R order, an ``XBGR8888`` array of shape ``(h, w, 4)`` in R, G, B,
+  255 order, requests that must be released exactly once;
 - ``capture_request`` before ``start`` never completes (the job waits for a frame that never
   comes), and ``wait(job, timeout)`` raises ``TimeoutError``;
 - ``SensorTimestamp`` in CLOCK_MONOTONIC nanoseconds, with a few hundred microseconds of jitter.
@@ -82,6 +83,12 @@ class FakeRequest:
             image = np.zeros((h, w, 3), np.uint8)
             image[..., 0] = value  # blue channel carries the frame number
             image[..., 2] = 255 - value
+            return image
+        if stream["format"] == "XBGR8888":  # 32 bits a pixel: R, G, B, 255 in memory (picamera2's docs)
+            image = np.full((h, w, 4), 255, np.uint8)
+            image[..., 0] = 255 - value
+            image[..., 1] = 0
+            image[..., 2] = value
             return image
         if stream["format"] == "YUV420":
             stride = stream["stride"]

@@ -144,6 +144,7 @@ def test_hold_saves_a_snapshot_only_when_asked(caplog):
     sink = RecordingSink()
     app = make_app([FlakySource(IMAGES)], sink, snapshot=lambda image, cfg: saved.append(image.shape) or "x.jpg")
     app.handle(HOLD)  # before the first frame there is nothing on screen to save
+    assert not app.privacy  # and a snapshot hold never blanks the mirror
     app.run(max_frames=2)
     assert saved == []  # nothing is stored unless someone holds the button
     app.handle(HOLD)

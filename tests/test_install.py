@@ -23,6 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 INSTALL = REPO / "systemd" / "install.sh"
 UNIT = REPO / "systemd" / "edge-emojify.service"
 EXAMPLE = REPO / "systemd" / "config.example.toml"
+WANTS = "/etc/systemd/system/multi-user.target.wants/edge-emojify.service"
+SYSTEMD_RUNNING = Path("/run/systemd/system").is_dir()  # sd_booted(3): what the installer checks
 
 
 def install(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -63,18 +65,22 @@ def test_help_and_bad_options() -> None:
 def test_dry_run_prints_every_step_and_changes_nothing(tmp_path) -> None:
     out = install("--dry-run").stdout
     assert "apt-get update" in out
-    assert re.search(r"^env DEBIAN_FRONTEND=noninteractive apt-get install -y .*python3-picamera2 .*"
-                     r"fonts-noto-color-emoji$", out, re.M)
+    assert re.search(r"^env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
+                     r"python3-venv python3-numpy python3-opencv python3-picamera2 .*python3-pygame$", out, re.M)
+    assert "optional packages this OS's archive lacks are left out" in out
     assert re.search(r"-m venv --system-site-packages /opt/edge-emojify/venv$", out, re.M)
     assert re.search(r"^/opt/edge-emojify/venv/bin/python -m pip install .* ai-edge-litert$", out, re.M)
     assert re.search(r"^useradd --system .* edge-emojify$", out, re.M) or "# user edge-emojify exists" in out
     assert "install -m 0640 -o root -g edge-emojify" in out or "config.toml exists" in out
     assert "install -d -m 0750 -o edge-emojify -g edge-emojify" in out
-    for step in ("daemon-reload", "enable edge-emojify", "restart edge-emojify"):
-        assert re.search(rf"^systemctl {step}$", out, re.M), step
+    if SYSTEMD_RUNNING:
+        for step in ("daemon-reload", "enable edge-emojify", "restart edge-emojify"):
+            assert re.search(rf"^systemctl {step}$", out, re.M), step
+    else:
+        assert "systemd is not running here" in out and f"ln -s /etc/systemd/system/edge-emojify.service {WANTS}" in out
     # Everything that is not a command is a comment: the output is a script one could read and run.
     commands = {"apt-get", "env", "useradd", "usermod", "mkdir", "/usr/bin/python3", "echo", "touch",
-                "/opt/edge-emojify/venv/bin/python", "install", "sed", "chmod", "systemctl"}
+                "/opt/edge-emojify/venv/bin/python", "install", "sed", "chmod", "systemctl", "ln"}
     assert all(line.startswith("#") or line.split()[0] in commands for line in out.splitlines())
 
     scratch = tmp_path / "never-created"
@@ -84,16 +90,22 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path) -> None:
 
 def test_dry_run_uninstall_prints_the_removal() -> None:
     out = install("--dry-run", "--uninstall", "--purge").stdout
-    assert "systemctl disable --now edge-emojify" in out
-    assert "rm -f /etc/systemd/system/edge-emojify.service" in out
+    assert ("systemctl disable --now edge-emojify" in out) == SYSTEMD_RUNNING
+    assert f"rm -f /etc/systemd/system/edge-emojify.service {WANTS}" in out
     assert "rm -rf /opt/edge-emojify" in out
+    assert re.search(r"^userdel edge-emojify$", out, re.M)
     assert "rm -rf /etc/edge-emojify /var/lib/edge-emojify" in out
+    kept = install("--dry-run", "--uninstall").stdout
+    assert re.search(r"^userdel edge-emojify$", kept, re.M) and "rm -rf /etc/edge-emojify" not in kept
 
 
 def test_install_under_root_places_unit_config_and_snapshot_folder(tmp_path) -> None:
     out = install("--root", str(tmp_path), "--no-start", "--skip-pip").stdout
     assert "skipped under --root: apt-get install" in out
-    assert "skipped under --root: systemctl daemon-reload" in out
+    # An image build has no running systemd: enabled by the very link `systemctl enable` makes.
+    link = tmp_path / WANTS.lstrip("/")
+    assert link.is_symlink() and str(link.readlink()) == "/etc/systemd/system/edge-emojify.service"
+    assert "the service starts at the next boot" in out
 
     unit = tmp_path / "etc/systemd/system/edge-emojify.service"
     assert mode(unit) == 0o644
@@ -108,6 +120,24 @@ def test_install_under_root_places_unit_config_and_snapshot_folder(tmp_path) -> 
     snapshots = tmp_path / "var/lib/edge-emojify/snapshots"
     assert snapshots.is_dir() and mode(snapshots) == 0o750 and mode(snapshots.parent) == 0o750
     assert not (tmp_path / "opt/edge-emojify/venv").exists()  # --skip-pip
+
+
+def tree_state(root: Path) -> dict[str, tuple]:
+    """Every path under root with its type, mode, owner, size, mtime and link target."""
+    state = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        target = str(path.readlink()) if path.is_symlink() else None
+        state[str(path.relative_to(root))] = (st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, target)
+    return state
+
+
+def test_second_run_changes_nothing(tmp_path) -> None:
+    install("--root", str(tmp_path), "--no-start", "--skip-pip")
+    before = tree_state(tmp_path)
+    out = install("--root", str(tmp_path), "--no-start", "--skip-pip").stdout
+    assert tree_state(tmp_path) == before
+    assert "unit unchanged" in out and "multi-user.target.wants/edge-emojify.service exists" in out
 
 
 def test_second_run_keeps_an_edited_config(tmp_path) -> None:
@@ -126,6 +156,7 @@ def test_uninstall_removes_unit_and_venv_but_keeps_config_and_snapshots(tmp_path
     (tmp_path / "var/lib/edge-emojify/snapshots/snapshot-1.jpg").write_bytes(b"jpeg")
     install("--uninstall", "--root", str(tmp_path))
     assert not (tmp_path / "etc/systemd/system/edge-emojify.service").exists()
+    assert not (tmp_path / WANTS.lstrip("/")).is_symlink()
     assert not (tmp_path / "opt/edge-emojify").exists()
     assert (tmp_path / "etc/edge-emojify/config.toml").exists()
     assert (tmp_path / "var/lib/edge-emojify/snapshots/snapshot-1.jpg").exists()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import logging
 import sys
+import threading
 import time
 
 import numpy as np
@@ -13,7 +16,8 @@ from hypothesis import strategies as st
 
 from edge_emojify.config import SourceConfig
 from edge_emojify.sources.base import FrameSource, SourceError
-from edge_emojify.sources.picamera import BUFFER_COUNT, PiCameraSource, describe_open_failure, lores_size
+from edge_emojify.sources.picamera import BUFFER_COUNT, PiCameraSource, _chain, describe_open_failure, lores_size
+from tests import fakes
 from tests.fakes import FakePicamera2, FakeTransform
 
 
@@ -27,6 +31,25 @@ def fresh_camera():
 def make(**changes) -> PiCameraSource:
     cfg = dataclasses.replace(SourceConfig(kind="picamera"), **changes)
     return PiCameraSource(cfg, picamera2_factory=FakePicamera2, transform_factory=FakeTransform)
+
+
+def within(seconds: float, call):
+    """``call()``'s result or exception, failing instead of hanging if it blocks for ``seconds``."""
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still blocked after {seconds} s"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def test_configures_main_rgb888_and_even_lores_yuv420() -> None:
@@ -93,8 +116,9 @@ def test_hung_camera_times_out_with_source_error_and_cancels_the_job() -> None:
     cam = FakePicamera2.instances[-1]
     cam.hang = True
     start = time.monotonic()
-    with pytest.raises(SourceError, match="no frame from the Pi camera within 0.2 s"):
-        src.read()
+    with pytest.raises(SourceError, match="no frame from the Pi camera within 0.2 s") as info:
+        within(10, src.read)  # a wait without the timeout would hang the mirror for good
+    assert "ribbon cable" in str(info.value) and "timeout" in str(info.value)  # what to check, what to raise
     assert 0.15 < time.monotonic() - start < 1.0
     assert cam.cancelled == 1
     src.close()
@@ -172,7 +196,7 @@ def test_older_picamera2_without_wait_timeout_falls_back_to_job_timeout() -> Non
     assert src.read().index == 0
     FakePicamera2.instances[-1].hang = True
     with pytest.raises(SourceError, match="no frame"):
-        src.read()
+        within(10, src.read)
     src.close()
 
 
@@ -220,5 +244,94 @@ def test_sizes_adjusted_by_the_camera_are_the_ones_read() -> None:
     src = make(width=4096, height=3072, detect_width=640)  # taller than the imx708's 2592 rows
     frame = src.read()
     assert frame.image.shape[:2] == (2592, 4096)  # what libcamera configured, not what was asked
-    assert frame.gray.shape == (480, 640) and frame.scale == pytest.approx(4096 / 640)
+    # Boxes found in lores are mapped to main with one scale: lores follows main's new shape.
+    assert frame.gray.shape == (404, 640) and frame.scale == pytest.approx(4096 / 640)
     src.close()
+
+
+def test_a_camera_whose_lores_stream_is_adjusted_is_cropped_to_what_it_delivers() -> None:
+    # A portrait 1000x3072 capture: libcamera cuts both streams to the sensor's 2592 rows.
+    src = make(width=1000, height=3072, detect_width=1000)
+    frame = src.read()
+    assert frame.gray.shape == (2592, 1000) and frame.image.shape[:2] == (2592, 1000)
+    assert np.all(frame.gray == 1)  # the Y plane only: no U/V rows read as picture
+    src.close()
+
+
+def test_the_source_reports_the_frame_rate_it_pinned() -> None:
+    """The video sink writes at ``fps``: it must be the rate the camera was told to deliver."""
+    src = make(fps=50)
+    assert src.fps == 50
+    src.close()
+
+
+def test_a_backend_that_ignores_rgb888_still_gives_three_channel_images() -> None:
+    class IgnoresRgb888(FakePicamera2):
+        def configure(self, config):
+            config["main"] = {**config["main"], "format": "XBGR8888"}
+            super().configure(config)
+
+    def first_image(factory) -> np.ndarray:
+        src = PiCameraSource(SourceConfig(width=320, height=240), picamera2_factory=factory,
+                             transform_factory=FakeTransform)
+        image = src.read().image
+        src.close()
+        return image
+
+    image = first_image(IgnoresRgb888)
+    assert image.shape == (240, 320, 3) and image.flags["C_CONTIGUOUS"]
+    # The same scene in the same colours: XBGR8888 is R, G, B, X in memory, not OpenCV's B, G, R.
+    assert np.array_equal(image, first_image(FakePicamera2))
+
+
+def test_a_frame_without_a_sensor_timestamp_gets_the_clock(monkeypatch) -> None:
+    class NoTimestamp(fakes.FakeRequest):
+        def get_metadata(self):
+            return {k: v for k, v in super().get_metadata().items() if k != "SensorTimestamp"}
+
+    monkeypatch.setattr(fakes, "FakeRequest", NoTimestamp)
+    src = make()
+    before = time.monotonic()
+    frame = src.read()
+    assert before <= frame.timestamp <= time.monotonic()
+    src.close()
+
+
+def test_a_picamera2_without_cancel_all_and_flush_still_reports_the_lost_camera() -> None:
+    class WithoutCancel(FakePicamera2):
+        @property
+        def cancel_all_and_flush(self):
+            raise AttributeError("cancel_all_and_flush")  # older picamera2 releases lack it
+
+    src = PiCameraSource(dataclasses.replace(SourceConfig(), timeout=0.1), picamera2_factory=WithoutCancel,
+                         transform_factory=FakeTransform)
+    FakePicamera2.instances[-1].hang = True
+    with pytest.raises(SourceError, match="no frame"):
+        within(10, src.read)
+    src.close()
+
+
+def test_closing_a_healthy_camera_releases_it_without_warnings(caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="edge_emojify")
+    make().close()
+    assert FakePicamera2.open_indexes == set()
+    assert not caplog.records  # a warning in the journal on every stop would cry wolf
+
+
+def test_a_cyclic_exception_chain_is_walked_once() -> None:
+    # Through _chain itself: describe_open_failure would loop for ever, eating memory, if this broke.
+    first, second = RuntimeError("Camera __init__ sequence did not complete."), RuntimeError("sensor timeout")
+    first.__cause__, second.__cause__ = second, first
+    assert list(itertools.islice(_chain(first), 5)) == [first, second]
+    assert "sensor timeout" in describe_open_failure(first)
+
+
+def test_an_empty_cause_leaves_no_gap_in_the_description() -> None:
+    try:
+        try:
+            raise RuntimeError()
+        except RuntimeError:
+            raise RuntimeError("Camera __init__ sequence did not complete.")  # noqa: B904
+    except RuntimeError as exc:
+        message = describe_open_failure(exc)
+    assert "(Camera __init__ sequence did not complete.)" in message

@@ -221,3 +221,29 @@ def test_emoji_mode_writes_the_label_in_its_colour_under_the_emoji(atlas):
     below = (slice(int(480 * 0.42 + size / 2), 480), slice(200, 440))
     assert _colour_pixels(out, COLOURS["happy"], below) > 80  # "happy" in yellow under the face
     assert (out[below] > 200).all(axis=2).sum() > 40  # and the confidence in white
+
+
+def test_panel_letterboxes_the_camera_into_the_left_two_thirds(atlas):
+    from edge_emojify.render.draw import letterbox
+
+    frame, _ = scene()
+    out = Renderer(atlas, DisplayConfig(mode="panel", mirror=False)).render(
+        frame, [], np.zeros((480, 640, 3), np.uint8), FrameStats())
+    expected = np.zeros((480, 426, 3), np.uint8)
+    letterbox(frame.image, expected)
+    assert np.array_equal(out[:, :426], expected)  # the picture, whole and in place; black bars above and below
+    assert (out[:40, 426:] == 0).all()  # the emoji column's background is not camera picture
+
+
+def test_panel_caption_sits_above_the_box_not_inside_it(atlas):
+    from edge_emojify.render.modes import COLOURS
+
+    out = render(atlas, "panel", mirror=False)
+    renderer = Renderer(atlas, DisplayConfig(mode="panel", mirror=False))
+    frame, tracks = scene()
+    (placed,) = renderer._camera(frame, tracks, np.zeros((480, 640, 3), np.uint8), (0, 0, 640 * 2 // 3, 480))
+    x0, y0, x1, _ = placed.box
+    inside = (slice(y0 + 3, y0 + 20), slice(x0 + 4, x1 - 3))  # under the top edge, between the sides
+    assert _colour_pixels(out, COLOURS["happy"], inside) == 0
+    high = (slice(y0 - 60, y0 - 25), slice(0, 426))  # a small line of text, not a banner over the picture
+    assert _colour_pixels(out, COLOURS["happy"], high) == 0

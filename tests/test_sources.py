@@ -146,3 +146,134 @@ def test_an_unknown_picamera2_failure_quotes_every_cause():
     assert text.startswith("could not open the Pi camera (Camera __init__ sequence did not complete. / sensor "
                            "timeout); check `rpicam-hello --list-cameras`")
     assert describe_open_failure(RuntimeError()).startswith("could not open the Pi camera (RuntimeError)")
+
+
+# ---------------------------------------------------------------- the synthetic camera
+
+
+def test_synthetic_source_moves_real_faces_of_the_asked_size_smoothly_and_repeatably():
+    from edge_emojify.config import DetectorConfig
+    from edge_emojify.detection.detector import BlazeFaceDetector
+    from edge_emojify.resources import models_dir
+    from edge_emojify.sources.synthetic import MovingFacesSource
+
+    def make(seed: int = 1) -> MovingFacesSource:
+        return MovingFacesSource(faces=2, size=(960, 540), face_px=100, detect_width=480, seed=seed)
+
+    source = make()
+    detector = BlazeFaceDetector(DetectorConfig(range="both"), models_dir())
+    frames = [source.read() for _ in range(31)]
+    assert [f.index for f in frames] == list(range(1, 32))
+    assert [f.timestamp for f in frames] == pytest.approx([i / 30.0 for i in range(31)])
+    assert frames[0].image.shape == (540, 960, 3) and frames[0].gray.shape == (270, 480)
+    assert (frames[0].image[0:40, 0:40] == 110).all()  # the wall: no head is in that corner at first
+    boxes = []
+    for frame in (frames[0], frames[30]):
+        faces = sorted(detector.detect(frame.image), key=lambda f: f.box[0])
+        assert len(faces) == 2
+        # BlazeFace's box is a little larger than the hand-drawn one the size is set by.
+        assert all(95 <= f.width <= 140 for f in faces), [f.width for f in faces]
+        boxes.append([f.box for f in faces])
+    # Both move, smoothly: tens of pixels in a second, not jumps across the frame.
+    moved = [abs(a[0] - b[0]) + abs(a[1] - b[1]) for a, b in zip(*boxes, strict=True)]
+    assert all(20 < m < 300 for m in moved), moved
+    # The same seed gives the same frames; another seed another path.
+    assert np.array_equal(make().read().image, frames[0].image)
+    assert not np.array_equal(make(seed=2).read().image, frames[0].image)
+
+
+def test_synthetic_heads_wander_over_the_whole_frame():
+    """Soak runs see faces at every edge (where boxes get clipped), not only in the middle."""
+    from edge_emojify.sources.synthetic import MovingFacesSource
+
+    source = MovingFacesSource(faces=1, size=(320, 240), face_px=40, detect_width=0)
+    seen = np.zeros((240, 320), bool)
+    for _ in range(700):  # the slowest path (0.01 rad a frame) swings edge to edge in about 314 frames
+        seen |= (source.read().image != 110).any(axis=2)
+    ys, xs = np.nonzero(seen)
+    assert (xs.min(), ys.min()) == (0, 0) and xs.max() >= 316 and ys.max() >= 236
+
+
+def test_head_crop_grows_the_box_and_stops_at_the_image_edge():
+    from edge_emojify.sources.synthetic import head_crop
+
+    image = np.arange(100 * 100, dtype=np.int32).reshape(100, 100)
+    assert np.array_equal(head_crop(image, (40, 40, 60, 60), 0.5), image[30:70, 30:70])
+    assert np.array_equal(head_crop(image, (0, 5, 20, 25), 0.5), image[0:35, 0:30])  # a face at the corner
+
+
+# ---------------------------------------------------------------- opening a source
+
+
+def test_open_source_paces_files_for_the_live_mirror_unless_told_not_to(tmp_path, monkeypatch):
+    from edge_emojify.sources import open_source
+
+    fake = FakeTime()
+    monkeypatch.setattr("edge_emojify.sources.opencv.time", fake)
+    monkeypatch.setattr("edge_emojify.sources.images.time", fake)
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), np.full((30, 40, 3), 77, np.uint8))
+    for cfg, period in ((SourceConfig(kind="sample"), 1 / 15),
+                        (SourceConfig(kind="video", path=str(SAMPLE_VIDEO)), 1 / 15),
+                        (SourceConfig(kind="image", path=str(still), fps=4), 0.25)):
+        live, offline = open_source(cfg), open_source(cfg, realtime=False)  # the app's default, and bench's
+        fake.sleeps.clear()
+        offline.read()
+        assert fake.sleeps == [], cfg.kind
+        live.read()
+        live.read()
+        assert fake.sleeps == pytest.approx([period, period]), cfg.kind
+        live.close()
+        offline.close()
+
+
+def test_open_source_reads_a_folder_of_images_in_name_order(tmp_path):
+    from edge_emojify.sources import open_source
+
+    for name, value in (("b.png", 20), ("a.png", 10)):
+        cv2.imwrite(str(tmp_path / name), np.full((30, 40, 3), value, np.uint8))
+    source = open_source(SourceConfig(kind="image", path=str(tmp_path), loop=False), realtime=False)
+    assert [int(source.read().image[0, 0, 0]) for _ in range(2)] == [10, 20] and source.read() is None
+
+
+def test_open_source_names_a_usb_camera_that_is_not_there():
+    from edge_emojify.sources import SourceError, open_source
+
+    with pytest.raises(SourceError, match="cannot open camera 15; check it is plugged in"):
+        open_source(SourceConfig(kind="camera", camera_index=15))
+
+
+def test_open_source_auto_opens_the_pi_camera_it_was_given():
+    from edge_emojify.sources import open_source
+    from tests.fakes import FakePicamera2
+
+    FakePicamera2.reset()
+    try:
+        source = open_source(SourceConfig(kind="auto"), picamera2_factory=FakePicamera2)
+        assert source.name == "picamera" and source.read().index == 0
+        source.close()
+    finally:
+        FakePicamera2.reset()
+
+
+def test_a_video_that_claims_an_absurd_frame_rate_plays_at_the_configured_one(tmp_path):
+    path = tmp_path / "odd.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 1000, (64, 48))
+    for _ in range(3):
+        writer.write(np.full((48, 64, 3), 100, np.uint8))
+    writer.release()
+    video = VideoFileSource(path, SourceConfig(fps=12))
+    assert video.fps == 12  # the video sink writes at it, and realtime playback paces by it
+    assert video.read().timestamp == 0 and video.read().timestamp == pytest.approx(1 / 12)
+    video.close()
+
+
+def test_sources_say_what_they_are():
+    """The journal's "source: ..." line and `doctor` tell which file or fake camera plays."""
+    from edge_emojify.sources.synthetic import MovingFacesSource
+
+    video = VideoFileSource(SAMPLE_VIDEO, SourceConfig())
+    assert SAMPLE_VIDEO.name in video.name
+    video.close()
+    name = MovingFacesSource(faces=3).name
+    assert "synthetic" in name and "3" in name

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from edge_emojify.config import SourceConfig
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 # One buffer being filled, one queued by picamera2 (``queue=True`` keeps the latest finished
 # frame so a read returns at once), one held by us while copying: four leave one spare. More
 # only costs CMA memory, which a Pi 4 shares with the display.
+# picamera2's RGB888 is B, G, R in memory: OpenCV's order, with nothing to convert.
+MAIN_FORMAT = "RGB888"
 BUFFER_COUNT = 4
 
 CAMERA_BUSY = ("camera is in use by another program (e.g. another edge-emojify or rpicam-hello); "
@@ -145,10 +148,11 @@ class PiCameraSource:
         flip = cfg.rotation == 180  # a half turn is both flips, done by the ISP for free
         self._main_size = (cfg.width - cfg.width % 2, cfg.height - cfg.height % 2)
         self._lores_size = lores_size(*self._main_size, cfg.detect_width)
+        self._main_format = MAIN_FORMAT
         frame_us = int(round(1_000_000 / cfg.fps))
         try:
             config = cam.create_video_configuration(
-                main={"size": self._main_size, "format": "RGB888"},
+                main={"size": self._main_size, "format": MAIN_FORMAT},
                 lores={"size": self._lores_size, "format": "YUV420"},
                 raw=None,  # picamera2 adds a raw stream by default; its buffers would only cost CMA memory
                 transform=transform_cls(hflip=bool(cfg.hflip) != flip, vflip=bool(cfg.vflip) != flip),
@@ -158,6 +162,14 @@ class PiCameraSource:
                 buffer_count=BUFFER_COUNT,
             )
             cam.configure(config)
+            self._cam = cam
+            self._read_back_sizes()
+            if lores_size(*self._main_size, cfg.detect_width) != self._lores_size:
+                # libcamera cut the main stream (larger than the sensor, say): boxes are mapped back
+                # with one scale, so the lores stream must keep main's new aspect ratio.
+                config["lores"]["size"] = lores_size(*self._main_size, cfg.detect_width)
+                cam.configure(config)
+                self._read_back_sizes()
             cam.start()
         except Exception as exc:
             self._cam = cam
@@ -165,7 +177,6 @@ class PiCameraSource:
             raise SourceError(f"the Pi camera refused {self._main_size[0]}x{self._main_size[1]} at "
                               f"{cfg.fps:g} fps ({exc}); try a smaller [source] width/height or fps") from exc
         self._cam = cam
-        self._read_back_sizes()
         log.info("Pi camera %d started: main %dx%d RGB888, lores %dx%d YUV420, %g fps",
                  cfg.camera_index, *self._main_size, *self._lores_size, cfg.fps)
 
@@ -187,6 +198,7 @@ class PiCameraSource:
             actual = self._cam.camera_configuration()
             self._main_size = tuple(actual["main"]["size"])
             self._lores_size = tuple(actual["lores"]["size"])
+            self._main_format = str(actual["main"].get("format", self._main_format))
         except Exception as exc:  # noqa: BLE001 - older picamera2 or a fake without it
             log.debug("could not read back the camera configuration: %s", exc)
 
@@ -232,8 +244,12 @@ class PiCameraSource:
         lores_w, lores_h = self._lores_size
         # YUV420 comes as (h * 3 / 2, stride): Y rows first, then U and V; stride may pad the width.
         gray = np.ascontiguousarray(yuv[:lores_h, :lores_w])
-        if image.ndim == 3 and image.shape[2] == 4:  # XBGR8888 if a backend ignored RGB888
-            image = np.ascontiguousarray(image[:, :, :3])
+        if image.ndim == 3 and image.shape[2] == 4:  # a backend ignored RGB888: 32 bits a pixel
+            # picamera2's XBGR8888 is R, G, B, X in memory; XRGB8888 is B, G, R, X.
+            if self._main_format == "XBGR8888":
+                image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGR)
+            else:
+                image = np.ascontiguousarray(image[:, :, :3])
         stamp_ns = metadata.get("SensorTimestamp") if isinstance(metadata, dict) else None
         # SensorTimestamp is CLOCK_MONOTONIC in ns (picamera2's flush compares it to monotonic_ns).
         timestamp = stamp_ns / 1e9 if stamp_ns else time.monotonic()

@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# The Pi install, proven on arm64 without a Pi: emulated 64-bit Debian roots (Bookworm, the
+# release Raspberry Pi OS Bookworm is built on, and Trixie), and inside each the real installer
+# twice, the installed app as its service user, the models' answers against this machine's, the
+# app's tests on apt's numpy, OpenCV and pygame, and the uninstaller.
+#
+#   sudo bash .ci/arm64.sh                  Bookworm and Trixie
+#   sudo bash .ci/arm64.sh trixie           one release
+#
+# Needs root on an x86-64 Debian or Ubuntu host whose kernel takes binfmt_misc; installs
+# qemu-user-static, binfmt-support and debootstrap from apt. Each root is cached as
+# $ARM64_CACHE/arm64-<codename>.tar (default /var/cache/edge-emojify), rebuilt when its package
+# list changes, and unpacked afresh for every run. ARM64_MIRROR names the Debian mirror; by default
+# it is the one this host's apt uses. Every step is timed; a failure prints the end of that step's
+# log and one line naming the step. Whatever this script mounts it unmounts, failure or not.
+set -euo pipefail
+
+REPO=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+readonly REPO
+readonly CACHE=${ARM64_CACHE:-/var/cache/edge-emojify}
+readonly WORK=${ARM64_WORK:-/var/tmp/edge-emojify-arm64}
+readonly SRC=/src/edge-emojify        # where the checkout goes inside each root
+readonly VENV_PY=/opt/edge-emojify/venv/bin/python
+# The cached root: what every Pi OS image has (python3, systemd), and the test tools from apt.
+# The installer's own packages are not here: the installer installs them.
+readonly ROOT_PACKAGES=ca-certificates,python3,systemd,python3-pytest,python3-hypothesis,python3-pil
+# The app's test modules that run on arm64 (the rest are about training, which the Pi does not do).
+readonly TEST_MODULES=(tests/test_detector.py tests/test_emotion.py tests/test_render.py tests/test_sinks.py
+                       tests/test_tracking.py tests/test_decision.py tests/test_sources.py tests/test_capture.py
+                       tests/test_backoff.py tests/test_robustness.py tests/test_app.py tests/test_config.py
+                       tests/test_button.py tests/test_snapshots.py tests/test_picamera_source.py
+                       tests/test_notify.py tests/test_install.py)
+
+ROOT=""
+CODENAME=""
+SUMMARY=()
+
+log() { printf '%s\n' "$*"; }
+die() {
+    echo "arm64.sh: $*" >&2
+    exit 2
+}
+
+# step NAME COMMAND...: run it with its output in a log; print its time, or on failure the end of
+# the log and one line naming the step.
+step() {
+    local name=$1 t0=$SECONDS rc logfile
+    shift
+    logfile=$WORK/logs/${CODENAME:-host}-$(tr -c 'a-z0-9\n' - <<<"${name,,}" | tr -s -).log
+    # A subshell outside any `||`, so `set -e` holds inside the step's functions.
+    set +e
+    (set -e; "$@") >"$logfile" 2>&1
+    rc=$?
+    set -e
+    local took=$((SECONDS - t0))
+    if ((rc != 0)); then
+        tail -n 40 "$logfile" | sed 's/^/    | /' >&2
+        echo "arm64 ${CODENAME:-host}: step '$name' failed (exit $rc after ${took} s); whole log: $logfile" >&2
+        exit 1
+    fi
+    printf '  %-62s %5d s\n' "$name" "$took"
+    SUMMARY+=("$(printf '%-9s %-62s %5d s' "${CODENAME:-host}" "$name" "$took")")
+}
+
+# ---------------------------------------------------------------- the host
+
+host_tools() {
+    local missing=()
+    command -v debootstrap >/dev/null || missing+=(debootstrap)
+    [[ -e /usr/share/keyrings/debian-archive-keyring.gpg ]] || missing+=(debian-archive-keyring)
+    dpkg -s qemu-user-static >/dev/null 2>&1 || missing+=(qemu-user-static)
+    dpkg -s binfmt-support >/dev/null 2>&1 || missing+=(binfmt-support)
+    if ((${#missing[@]})); then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+    echo "host tools: debootstrap $(dpkg-query -W -f '${Version}' debootstrap)," \
+        "qemu-user-static $(dpkg-query -W -f '${Version}' qemu-user-static)"
+}
+
+binfmt() {
+    local dir=/proc/sys/fs/binfmt_misc
+    if [[ ! -e $dir/register ]]; then
+        mount -t binfmt_misc binfmt_misc "$dir"
+    fi
+    if [[ ! -e $dir/qemu-aarch64 ]]; then
+        update-binfmts --enable qemu-aarch64 || update-binfmts --import qemu-aarch64
+    fi
+    [[ -e $dir/qemu-aarch64 ]] || die "aarch64 is not registered in $dir; is qemu-user-static installed?"
+    # F: the kernel keeps the interpreter open, so it works inside a chroot without a copy there.
+    grep -q '^flags: .*F' "$dir/qemu-aarch64" || die "qemu-aarch64 is registered without the F flag"
+    cat "$dir/qemu-aarch64"
+}
+
+# The Debian mirror this host's apt uses (deb822 or one-line sources), unless ARM64_MIRROR says.
+debian_mirror() {
+    if [[ -n ${ARM64_MIRROR:-} ]]; then
+        echo "$ARM64_MIRROR"
+        return
+    fi
+    local uri
+    uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | sed -n 's/^URIs: *//p' | tr ' ' '\n'
+        grep -h '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '{print $2}')
+    uri=$(grep -m1 '/debian/\?$' <<<"$uri" || true)
+    [[ -n $uri ]] || die "no Debian mirror in this host's apt sources; set ARM64_MIRROR to one"
+    echo "${uri%/}"
+}
+
+# ---------------------------------------------------------------- one root
+
+cached_root() {
+    local tar=$CACHE/arm64-$CODENAME.tar want have
+    want="$CODENAME $ROOT_PACKAGES"
+    have=$(cat "$tar.packages" 2>/dev/null || true)
+    if [[ -s $tar && $have == "$want" ]]; then
+        echo "cached: $tar"
+        return
+    fi
+    mkdir -p "$CACHE"
+    local build=$WORK/build-$CODENAME
+    rm -rf "$build"
+    debootstrap --arch=arm64 --variant=minbase --include="$ROOT_PACKAGES" "$CODENAME" "$build" "$MIRROR"
+    rm -rf "$build"/var/cache/apt/archives/*.deb "$build"/var/lib/apt/lists/*
+    tar -C "$build" -cf "$tar.tmp" .
+    mv -f "$tar.tmp" "$tar"
+    echo "$want" >"$tar.packages"
+    rm -rf "$build"
+    echo "built: $tar ($(du -h "$tar" | cut -f1))"
+}
+
+# Mounts are listed in a file, since steps run in subshells; unmounted newest first.
+unmount_all() {
+    local target
+    [[ -f $WORK/mounts ]] || return 0
+    while read -r target; do
+        umount "$target" 2>/dev/null || umount -l "$target" || echo "arm64.sh: could not unmount $target" >&2
+    done < <(tac "$WORK/mounts")
+    rm -f "$WORK/mounts"
+}
+
+mount_into() {  # mount_into TARGET mount-args...
+    local target=$1
+    shift
+    mkdir -p "$target"
+    mount "$@" "$target"
+    echo "$target" >>"$WORK/mounts"
+}
+
+fresh_root() {
+    unmount_all
+    if grep -q " $ROOT/" /proc/mounts; then
+        die "$ROOT still has something mounted; unmount it before running again"
+    fi
+    rm -rf "$ROOT"
+    mkdir -p "$ROOT"
+    tar -C "$ROOT" -xf "$CACHE/arm64-$CODENAME.tar"
+    # The checkout, as git sees it (tracked and untracked-but-not-ignored files).
+    mkdir -p "$ROOT$SRC"
+    (cd "$REPO" && git ls-files -z --cached --others --exclude-standard | xargs -0 -r tar -cf - --no-recursion) |
+        tar -C "$ROOT$SRC" -xf -
+    cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+    # Trust what this host trusts (a proxy's own CA, say), as update-ca-certificates would add it.
+    local crt
+    for crt in /usr/local/share/ca-certificates/*.crt; do
+        [[ -e $crt ]] || continue
+        install -D -m 0644 "$crt" "$ROOT$crt"
+        cat "$crt" >>"$ROOT/etc/ssl/certs/ca-certificates.crt"
+    done
+    mount_into "$ROOT/proc" -t proc proc
+    mount_into "$ROOT/sys" -t sysfs sysfs
+    mount_into "$ROOT/dev" --bind /dev
+    mount_into "$ROOT/dev/pts" --bind /dev/pts
+    [[ $(inside uname -m) == aarch64 ]]
+    inside python3 -c 'import platform; print("python", platform.python_version(), platform.machine())'
+}
+
+inside() {
+    chroot "$ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        HOME=/root LANG=C.UTF-8 "$@"
+}
+
+checks() {  # the in-root checks, from the copied checkout
+    inside bash "$SRC/.ci/arm64-checks.sh" "$@"
+}
+
+as_service_user() {
+    inside runuser -u edge-emojify -- env HOME=/var/lib/edge-emojify SDL_VIDEODRIVER=dummy "$@"
+}
+
+first_install() {
+    inside bash "$SRC/systemd/install.sh" | tee "$ROOT/tmp/installer-output.txt"
+    checks installed /tmp/installer-output.txt
+}
+
+second_install() {
+    checks state >"$WORK/logs/$CODENAME-state-1.txt"
+    inside bash "$SRC/systemd/install.sh"
+    checks state >"$WORK/logs/$CODENAME-state-2.txt"
+    diff -u "$WORK/logs/$CODENAME-state-1.txt" "$WORK/logs/$CODENAME-state-2.txt" ||
+        { echo "the second run changed the lines above"; return 1; }
+    echo "nothing changed: $(wc -l <"$WORK/logs/$CODENAME-state-1.txt") paths, users and packages compared"
+}
+
+run_app() {
+    as_service_user sh -c "cd /var/lib/edge-emojify && /opt/edge-emojify/venv/bin/edge-emojify doctor; \
+        echo \"doctor exit \$?\"" | tee "$WORK/logs/$CODENAME-doctor.txt"
+    as_service_user /opt/edge-emojify/venv/bin/edge-emojify run --source sample --frames 60 --sink video \
+        --output /var/lib/edge-emojify/arm64-run.mp4 --no-button
+    checks video /var/lib/edge-emojify/arm64-run.mp4 60
+}
+
+same_answers() {
+    inside sh -c "cd $SRC && $VENV_PY .ci/answers.py" >"$WORK/logs/$CODENAME-answers.json"
+    "$X86_PY" "$REPO/.ci/answers.py" --compare "$WORK/x86-answers.json" "$WORK/logs/$CODENAME-answers.json"
+}
+
+app_tests() {
+    inside sh -c "cd $SRC && SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy PYTHONPATH=. \
+        $VENV_PY -m pytest -q -p no:cacheprovider ${TEST_MODULES[*]}"
+}
+
+uninstall() {
+    inside bash "$SRC/systemd/install.sh" --uninstall
+    checks uninstalled
+    inside bash "$SRC/systemd/install.sh" --uninstall --purge
+    checks purged
+}
+
+one_release() {
+    CODENAME=$1
+    ROOT=$WORK/$CODENAME
+    log "== arm64 $CODENAME"
+    step "root: debootstrap or cache" cached_root
+    step "root: unpack, copy the checkout, mount" fresh_root
+    step "installer, first run (apt, venv, pip, user, config, unit)" first_install
+    step "installer, second run changes nothing" second_install
+    step "app as the service user: doctor, 60 frames to a video" run_app
+    step "same answers as x86 (int8 emotion, BlazeFace boxes)" same_answers
+    step "the app's tests on apt's numpy, OpenCV, pygame" app_tests
+    step "uninstall, then --purge" uninstall
+    grep "not in this OS's archive" "$ROOT/tmp/installer-output.txt" || true
+    grep -E '^(ok|warn|FAIL) ' "$WORK/logs/$CODENAME-doctor.txt" || true
+    unmount_all
+    rm -rf "$ROOT"
+}
+
+main() {
+    [[ $(id -u) == 0 ]] || die "run as root: it mounts, chroots and installs packages"
+    [[ $(uname -m) == x86_64 ]] || die "this is for an x86-64 host; on an arm64 machine run the installer itself"
+    local releases=("$@")
+    ((${#releases[@]})) || releases=(bookworm trixie)
+    mkdir -p "$WORK/logs"
+    trap unmount_all EXIT
+    trap 'exit 130' INT TERM
+    log "== host"
+    step "host tools from apt" host_tools
+    step "binfmt_misc: aarch64 through qemu" binfmt
+    MIRROR=$(debian_mirror)
+    X86_PY=${X86_PYTHON:-$REPO/.venv/bin/python}
+    [[ -x $X86_PY ]] || die "no x86 Python with the app at $X86_PY (make .venv, or set X86_PYTHON)"
+    step "x86 answers to compare with" sh -c "cd '$REPO' && '$X86_PY' .ci/answers.py >'$WORK/x86-answers.json'"
+    for codename in "${releases[@]}"; do
+        one_release "$codename"
+    done
+    log "== times"
+    printf '%s\n' "${SUMMARY[@]}"
+}
+
+main "$@"
