@@ -20,6 +20,8 @@ readonly REPO
 readonly CACHE=${ARM64_CACHE:-/var/cache/edge-emojify}
 readonly WORK=${ARM64_WORK:-/var/tmp/edge-emojify-arm64}
 readonly SRC=/src/edge-emojify        # where the checkout goes inside each root
+# qemu-user 7.2 (Debian 12's own) kills LiteRT 2.2 and newer with signal 11 in allocate_tensors.
+readonly QEMU_MIN=8
 readonly VENV_PY=/opt/edge-emojify/venv/bin/python
 # The cached root: what every Pi OS image has (python3, systemd), and the test tools from apt.
 # The installer's own packages are not here: the installer installs them.
@@ -74,8 +76,25 @@ host_tools() {
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
     fi
+    if (($(qemu_major) < QEMU_MIN)); then
+        local codename
+        codename=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release)
+        grep -q '^ID=debian' /etc/os-release ||
+            die "qemu-user $(qemu_major) is older than $QEMU_MIN, which LiteRT needs under emulation; install a newer one"
+        echo "qemu-user $(qemu_major) is older than $QEMU_MIN: taking qemu-user-static from $codename-backports"
+        echo "deb $MIRROR $codename-backports main" >/etc/apt/sources.list.d/edge-emojify-backports.list
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t "$codename-backports" \
+            qemu-user-static
+    fi
     echo "host tools: debootstrap $(dpkg-query -W -f '${Version}' debootstrap)," \
         "qemu-user-static $(dpkg-query -W -f '${Version}' qemu-user-static)"
+}
+
+qemu_major() {
+    local version
+    version=$(qemu-aarch64-static --version 2>/dev/null | sed -n '1s/.*version \([0-9]*\).*/\1/p')
+    echo "${version:-0}"
 }
 
 binfmt() {
@@ -83,7 +102,14 @@ binfmt() {
     if [[ ! -e $dir/register ]]; then
         mount -t binfmt_misc binfmt_misc "$dir"
     fi
-    if [[ ! -e $dir/qemu-aarch64 ]]; then
+    # Registered anew each time: with the F flag the kernel keeps the file it opened then, so an
+    # upgraded qemu is only used once registered again.
+    if [[ -e $dir/qemu-aarch64 ]]; then
+        echo -1 >"$dir/qemu-aarch64"
+    fi
+    if [[ -f /usr/lib/binfmt.d/qemu-aarch64.conf ]]; then  # qemu-user-binfmt (Debian 13, backports)
+        cat /usr/lib/binfmt.d/qemu-aarch64.conf >"$dir/register"
+    else
         update-binfmts --enable qemu-aarch64 || update-binfmts --import qemu-aarch64
     fi
     [[ -e $dir/qemu-aarch64 ]] || die "aarch64 is not registered in $dir; is qemu-user-static installed?"
@@ -128,14 +154,17 @@ cached_root() {
     echo "built: $tar ($(du -h "$tar" | cut -f1))"
 }
 
-# Mounts are listed in a file, since steps run in subshells; unmounted newest first.
+# Mounts are listed in a file per release, since steps run in subshells; unmounted newest first.
+# unmount_all [CODENAME]: that release's, or every release's.
 unmount_all() {
-    local target
-    [[ -f $WORK/mounts ]] || return 0
-    while read -r target; do
-        umount "$target" 2>/dev/null || umount -l "$target" || echo "arm64.sh: could not unmount $target" >&2
-    done < <(tac "$WORK/mounts")
-    rm -f "$WORK/mounts"
+    local target list
+    for list in "$WORK"/mounts-${1:-*}; do
+        [[ -f $list ]] || continue
+        while read -r target; do
+            umount "$target" 2>/dev/null || umount -l "$target" || echo "arm64.sh: could not unmount $target" >&2
+        done < <(tac "$list")
+        rm -f "$list"
+    done
 }
 
 mount_into() {  # mount_into TARGET mount-args...
@@ -143,11 +172,10 @@ mount_into() {  # mount_into TARGET mount-args...
     shift
     mkdir -p "$target"
     mount "$@" "$target"
-    echo "$target" >>"$WORK/mounts"
+    echo "$target" >>"$WORK/mounts-$CODENAME"
 }
 
 fresh_root() {
-    unmount_all
     if grep -q " $ROOT/" /proc/mounts; then
         die "$ROOT still has something mounted; unmount it before running again"
     fi
@@ -215,7 +243,7 @@ same_answers() {
 }
 
 app_tests() {
-    inside sh -c "cd $SRC && SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy PYTHONPATH=. \
+    inside sh -c "cd $SRC && SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy HYPOTHESIS_PROFILE=emulated PYTHONPATH=. \
         $VENV_PY -m pytest -q -p no:cacheprovider ${TEST_MODULES[*]}"
 }
 
@@ -229,6 +257,7 @@ uninstall() {
 one_release() {
     CODENAME=$1
     ROOT=$WORK/$CODENAME
+    SUMMARY=()
     log "== arm64 $CODENAME"
     step "root: debootstrap or cache" cached_root
     step "root: unpack, copy the checkout, mount" fresh_root
@@ -239,9 +268,9 @@ one_release() {
     step "the app's tests on apt's numpy, OpenCV, pygame" app_tests
     step "uninstall, then --purge" uninstall
     grep "not in this OS's archive" "$ROOT/tmp/installer-output.txt" || true
-    grep -E '^(ok|warn|FAIL) ' "$WORK/logs/$CODENAME-doctor.txt" || true
-    unmount_all
+    unmount_all "$CODENAME"
     rm -rf "$ROOT"
+    printf '%s\n' "${SUMMARY[@]}" >"$WORK/logs/$CODENAME-times.txt"
 }
 
 main() {
@@ -251,19 +280,33 @@ main() {
     ((${#releases[@]})) || releases=(bookworm trixie)
     mkdir -p "$WORK/logs"
     trap unmount_all EXIT
-    trap 'exit 130' INT TERM
+    trap 'kill $(jobs -p) 2>/dev/null; exit 130' INT TERM
     log "== host"
+    MIRROR=$(debian_mirror)
     step "host tools from apt" host_tools
     step "binfmt_misc: aarch64 through qemu" binfmt
-    MIRROR=$(debian_mirror)
     X86_PY=${X86_PYTHON:-$REPO/.venv/bin/python}
     [[ -x $X86_PY ]] || die "no x86 Python with the app at $X86_PY (make .venv, or set X86_PYTHON)"
     step "x86 answers to compare with" sh -c "cd '$REPO' && '$X86_PY' .ci/answers.py >'$WORK/x86-answers.json'"
+    # The releases run side by side (qemu runs one guest thread per core), each into its own file.
+    local codename failed=0
+    declare -A pids=()
+    rm -f "$WORK"/logs/*-times.txt "$WORK"/mounts-*
     for codename in "${releases[@]}"; do
-        one_release "$codename"
+        one_release "$codename" >"$WORK/logs/$codename.out" 2>&1 &
+        pids[$codename]=$!
+    done
+    for codename in "${releases[@]}"; do
+        wait "${pids[$codename]}" || failed=1
+        cat "$WORK/logs/$codename.out"
     done
     log "== times"
     printf '%s\n' "${SUMMARY[@]}"
+    cat "$WORK"/logs/*-times.txt 2>/dev/null || true
+    if ((failed)); then
+        echo "arm64: a release failed; its step and log are named above" >&2
+    fi
+    return "$failed"
 }
 
 main "$@"

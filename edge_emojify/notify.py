@@ -64,7 +64,9 @@ class Notifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            self._sock.sendto(data, self._addr)
+            # Never wait: a full receive queue (systemd busy, max_dgram_qlen is 10) would stall the
+            # frame loop. A dropped message is an error like any other; the next one tries again.
+            self._sock.sendto(data, socket.MSG_DONTWAIT, self._addr)
         except OSError as exc:
             if not self._failed:
                 log.debug("systemd notification failed (%s); further failures are not logged", exc)

@@ -7,6 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw 60 examples; under arm64 emulation (.ci/arm64.sh), where one detector pass
+# takes a second, HYPOTHESIS_PROFILE=emulated draws 12.
+settings.register_profile("default", max_examples=60)
+settings.register_profile("emulated", max_examples=12)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/photos.py, tests/fakes.py

@@ -11,7 +11,7 @@ camera source uses, with picamera2's behaviour where it matters:
 - ``create_video_configuration`` returns what picamera2's does: main XBGR8888 1280x720, a
   ``raw`` stream in the sensor's format at the main size unless ``raw=None`` is passed (raw
   buffers cost the Pi's CMA memory), ``FrameDurationLimits`` (33333, 33333) and fast noise
-  reduction merged under the caller's controls, ``ValueError`` for an unknown stream key;
+  reduction merged under the caller's controls, ``ValueError`` for an unknown key in any stream;
 - ``configure`` validates like libcamera: even sizes, lores YUV and no larger than main, and
   sizes above the sensor's (4608x2592 for the imx708) are adjusted down, so the app must read
   back ``camera_configuration()``;
@@ -189,18 +189,25 @@ class FakePicamera2:
                                    display: str | None = "main", encode: str | None = "main",
                                    queue: bool = True) -> dict[str, Any]:
         self.calls.append("create_video_configuration")
-        valid = ("format", "size")
-        main_cfg = {"format": "XBGR8888", "size": (1280, 720)}
-        for key, value in (main or {}).items():
-            if key not in valid:
-                raise ValueError(f"Bad key {key!r}: valid stream configuration keys are {valid}")
-            main_cfg[key] = value
+
+        def stream(defaults: dict[str, Any], updates: dict | None, ignore: tuple[str, ...] = ()) -> dict | None:
+            # picamera2's _make_initial_stream_config: the same key check for every stream
+            if updates is None:
+                return None
+            valid = ("format", "size")
+            for key, value in updates.items():
+                if key in valid:
+                    defaults[key] = value
+                elif key not in ignore:
+                    raise ValueError(f"Bad key {key!r}: valid stream configuration keys are {valid}")
+            return defaults
+
+        main_cfg = stream({"format": "XBGR8888", "size": (1280, 720)}, main or {})
         main_cfg["size"] = (main_cfg["size"][0] - main_cfg["size"][0] % 2,
                             main_cfg["size"][1] - main_cfg["size"][1] % 2)
-        lores_cfg = None
-        if lores is not None:
-            lores_cfg = {"format": "YUV420", "size": main_cfg["size"], **lores}
-        raw_cfg = None if raw is None else {"format": SENSOR_FORMAT, "size": main_cfg["size"], **raw}
+        lores_cfg = stream({"format": "YUV420", "size": main_cfg["size"]}, lores)
+        raw_cfg = stream({"format": SENSOR_FORMAT, "size": main_cfg["size"]}, raw,
+                         ("bit_depth", "crop_limits", "exposure_limits", "fps", "unpacked"))
         return {"use_case": "video", "transform": transform if transform is not None else FakeTransform(),
                 "colour_space": colour_space, "buffer_count": buffer_count, "queue": queue,
                 "main": main_cfg, "lores": lores_cfg, "raw": raw_cfg, "sensor": {},

@@ -161,21 +161,45 @@ def test_systemd_hears_ready_watchdog_status_and_stopping(tmp_path):
     path = str(tmp_path / "notify.sock")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     server.bind(path)
-    server.settimeout(1)
+    server.settimeout(0.05)
     notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "20000"})  # ping every 10 ms
     sink = RecordingSink()
     app = make_app([FlakySource(IMAGES)], sink, notifier=notifier)
+    messages: list[str] = []
+    done = threading.Event()
+
+    def listen() -> None:  # as systemd does: read as messages come
+        while True:
+            try:
+                messages.append(server.recv(4096).decode())
+            except TimeoutError:
+                if done.is_set():
+                    return
+
+    listener = threading.Thread(target=listen)
+    listener.start()
     app.run(max_frames=10)
-    messages = []
-    while True:
-        try:
-            messages.append(server.recv(4096).decode())
-        except TimeoutError:
-            break
+    done.set()
+    listener.join()
     server.close()
     assert messages[0].startswith("READY=1")
     assert any(m == "WATCHDOG=1" for m in messages)
     assert messages[-1].startswith("STOPPING=1")
+
+
+def test_a_notify_socket_nobody_reads_never_stalls_the_mirror(tmp_path):
+    """A full datagram queue (a busy systemd) drops messages; it must not block the frame loop."""
+    path = str(tmp_path / "notify.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)  # and never read
+    notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "2000"})  # a ping every frame
+    sink = RecordingSink()
+    app = make_app([FlakySource(IMAGES)], sink, notifier=notifier)
+    worker = threading.Thread(target=app.run, kwargs={"max_frames": 40}, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    server.close()
+    assert not worker.is_alive() and len(sink.shown) == 40
 
 
 def run_cli(*args, env=None, timeout=60):
@@ -584,3 +608,51 @@ def test_a_reload_reopens_the_source_only_when_source_settings_change(caplog):
         runner.join(5)
     assert opened == [30.0, 15.0] and len(sinks) == 1
     assert [r.getMessage() for r in caplog.records].count("config reloaded") == 2
+
+
+def test_the_fps_shown_is_frames_on_screen_per_second_averaged(monkeypatch):
+    # What the debug screen and systemd's status say: frames shown per second of the loop's clock,
+    # averaged so that one stall does not swing it. The loop's clock is faked, moved on by the display.
+    import types
+
+    import edge_emojify.app as app_module
+
+    now = [100.0]
+    monkeypatch.setattr(app_module, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+    intervals = [0.1] * 21 + [1.0]  # a 10 Hz display, then one frame a second late
+    fps_before = []
+
+    class PacedSink(RecordingSink):
+        def show(self, image):
+            super().show(image)
+            fps_before.append(app.stats.fps)
+            now[0] += intervals[len(fps_before) - 1]  # past the end: the loop ran on past max_frames
+
+    app = make_app([FlakySource(IMAGES)], PacedSink())
+    app.run(max_frames=len(intervals))
+    assert app.frames == len(intervals)
+    assert fps_before[-1] == pytest.approx(10)
+    assert 8.5 < app.stats.fps < 10
+
+
+@pytest.mark.parametrize("display,size", [(DisplayConfig(), (1280, 720)),
+                                          (DisplayConfig(width=800, height=480), (800, 480))],
+                         ids=["camera-size", "display-size"])
+def test_a_camera_missing_at_start_says_so_on_a_screen_of_the_configured_size(display, size):
+    # The message comes before any frame, so the sink (a video file keeps its first size) is opened at
+    # the display's configured size, or else the camera's.
+    from edge_emojify.sources.base import SourceError
+
+    cfg = Config(source=SourceConfig(kind="camera", timeout=0.5, width=1280, height=720), display=display)
+    opened, asked = iter([SourceError("camera busy"), FlakySource(IMAGES)]), []
+    sink = RecordingSink(size)
+
+    def factory(_cfg):
+        src = next(opened)
+        if isinstance(src, Exception):
+            raise src
+        return src
+
+    app = App(cfg, source_factory=factory, sink_factory=lambda c, wh, fps: asked.append(wh) or sink)
+    app.run(max_frames=1)
+    assert asked == [size] and is_message_screen(sink.shown[0]) and app.frames == 1

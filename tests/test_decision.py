@@ -140,3 +140,41 @@ def test_keep_shows_the_thinking_face_until_there_is_an_emotion_to_keep():
     cfg = DecisionConfig(smoothing_seconds=0, dwell_seconds=0.2, unsure_face="keep", unsure_below=0.3)
     stream = Segments((1.0, scores(HAPPY, 0.25)), (1.0, scores(HAPPY, 0.8)), (1.0, scores(SAD, 0.25)))
     assert changes(play(stream, 10, cfg)) == [(pytest.approx(1.2), "happy")]  # then kept through the unsure end
+
+
+@pytest.mark.parametrize("fps", [10, 30])
+def test_smoothing_alone_absorbs_a_one_frame_flip(fps):
+    cfg = DecisionConfig(smoothing_seconds=0.25, dwell_seconds=0, hysteresis=0)
+    stream = Segments((1.0, scores(HAPPY, 0.7)), (1 / fps, scores(SAD, 0.99)), (1.0, scores(HAPPY, 0.7)))
+    assert {label for _, label in play(stream, fps, cfg)} == {"happy"}
+
+
+@pytest.mark.parametrize("fps", [10, 30])
+def test_the_smoothing_time_constant_is_in_seconds(fps):
+    # Unheld, a step from happy to sad shows when the running average crosses half way:
+    # 1 - exp(-t / T) = 1/2 at t = T ln 2 after the step, within a frame, at any frame rate.
+    cfg = DecisionConfig(smoothing_seconds=0.6, dwell_seconds=0, hysteresis=0)
+    shown = changes(play(Segments((3.0, scores(HAPPY)), (2.0, scores(SAD))), fps, cfg))
+    assert [label for _, label in shown] == ["sad"]
+    assert abs(shown[0][0] - (3.0 + 0.6 * np.log(2))) <= 1 / fps
+
+
+def test_keep_shows_the_thinking_face_for_a_new_face_that_is_unsure_from_the_start():
+    decider = Decider(DecisionConfig(unsure_face="keep", unsure_below=0.3))
+    assert decider.start(scores(HAPPY, 0.25), 0.0).label == UNSURE  # nothing to keep yet
+
+
+def test_keep_keeps_the_emotion_through_a_close_race_between_two_others():
+    cfg = DecisionConfig(smoothing_seconds=0, dwell_seconds=0.2, unsure_face="keep", unsure_margin=0.05)
+    race = np.array([0.40, 0.02, 0.02, 0.10, 0.38, 0.04, 0.04], np.float32)  # angry just ahead of sad
+    shown = play(Segments((1.0, scores(HAPPY, 0.8)), (1.0, race)), 10, cfg)
+    assert {label for _, label in shown} == {"happy"}
+
+
+def test_the_debug_reason_is_current_on_every_frame():
+    # The debug screen prints what the face shows, what it waits for and why, from each new verdict.
+    decider = Decider(DecisionConfig(smoothing_seconds=0, dwell_seconds=0.5))
+    first = decider.start(scores(HAPPY), 0.0)
+    assert first.wanted == first.label == "happy" and first.why == "happy 0.80"
+    later = decider.update(first, scores(SAD, 0.7), 0.1)
+    assert (later.label, later.wanted, later.since) == ("happy", "sad", 0.1) and later.why == "sad 0.70"

@@ -16,6 +16,7 @@ from edge_emojify.detection.detector import BlazeFaceDetector
 from edge_emojify.emotion import EmotionModel, crop_face
 from edge_emojify.errors import UserError
 from edge_emojify.labels import EMOTIONS
+from edge_emojify.types import Face
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "emotion.tflite"
@@ -187,3 +188,67 @@ def test_crops_use_the_cards_margin_and_the_pi_lores_scale(model):
     assert differs(full, crop_face(main, face, 48, 0.0, card.align))  # margin ignored: a tighter crop
     shifted = Face(tuple(v / 2 for v in face.box), face.keypoints / 2, face.score)
     assert np.array_equal(model.crops(lores, [shifted])[0], crop_face(lores, shifted, 48, card.margin, card.align))
+
+
+def _face(x0, y0, x1, y1, roll=0.0) -> Face:
+    """A face box with its eyes level, or turned by ``roll`` degrees about the box centre."""
+    cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 4
+    dx, dy = half * np.cos(np.radians(roll)), half * np.sin(np.radians(roll))
+    return Face((x0, y0, x1, y1), np.array([[cx - dx, cy - dy], [cx + dx, cy + dy]] + [[cx, cy]] * 4), 0.9)
+
+
+def _bright_extent(line: np.ndarray) -> tuple[int, float]:
+    """How many pixels of a crop's row or column are the bright face, and where their middle is."""
+    on = np.flatnonzero(line > 125)
+    return len(on), (on[0] + on[-1] + 1) / 2
+
+
+def test_crop_is_the_face_box_plus_the_margin_centred():
+    # The model was trained on faces that fill 1/(1+margin) of the crop, centred; a wider or shifted
+    # crop shows it a smaller or cut face and scores it worse.
+    gray = np.full((480, 640), 30, np.uint8)
+    gray[100:180, 200:300] = 220  # a face box 100 wide, 80 high
+    crop = crop_face(gray, _face(200, 100, 300, 180), 48, 0.25, True)
+    width, x_mid = _bright_extent(crop[24])
+    height, y_mid = _bright_extent(crop[:, 24])
+    assert abs(width - 48 / 1.25) <= 1 and abs(height - 48 / 1.25 * 0.8) <= 1  # the longer side sets the scale
+    assert abs(x_mid - 24) <= 0.5 and abs(y_mid - 24) <= 0.5
+
+
+def test_a_tilted_face_is_turned_upright_about_its_centre():
+    rng = np.random.default_rng(3)
+    gray = cv2.GaussianBlur(rng.integers(0, 256, (300, 400)).astype(np.uint8), (5, 5), 0)
+    upright = crop_face(gray, _face(150, 100, 250, 200), 48, 0.15, True)
+    turn = cv2.getRotationMatrix2D((200, 150), -30, 1.0)  # the head turned 30° clockwise about the box centre
+    tilted = cv2.warpAffine(gray, turn, (400, 300), flags=cv2.INTER_LINEAR)
+    aligned = crop_face(tilted, _face(150, 100, 250, 200, roll=30), 48, 0.15, True)
+    assert np.abs(aligned.astype(int) - upright).mean() < 6
+    # align off (a card option): the roll is ignored, the crop is the same as for a level head
+    assert np.array_equal(crop_face(tilted, _face(150, 100, 250, 200, roll=30), 48, 0.15, False),
+                          crop_face(tilted, _face(150, 100, 250, 200), 48, 0.15, True))
+
+
+@pytest.mark.parametrize("box", [(-30, -20, 50, 60), (90, 70, 190, 170), (-40, -60, 200, 180)],
+                         ids=["top-left", "bottom-right", "larger-than-the-image"])
+def test_a_face_cut_by_the_image_edge_is_cropped_as_if_the_edge_pixels_went_on(box):
+    # Padded by repeating the edge, not shrunk or stretched: a face half out of the picture keeps its size.
+    gray = np.random.default_rng(5).integers(0, 256, (120, 160)).astype(np.uint8)
+    pad = 200  # even, so rounding the shifted box is the same
+    padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    x0, y0, x1, y1 = box
+    inside = crop_face(padded, _face(x0 + pad, y0 + pad, x1 + pad, y1 + pad, roll=10), 48, 0.15, True)
+    assert np.array_equal(crop_face(gray, _face(*box, roll=10), 48, 0.15, True), inside)
+
+
+def test_a_large_face_with_fine_texture_is_not_aliased():
+    # A 600-px face from the 12 MP camera brought down to 48 px: fine stripes average to grey, not moiré.
+    stripes = np.zeros((1200, 1200), np.uint8)
+    stripes[:, ::3] = 255
+    crop = crop_face(stripes, _face(300, 300, 900, 900), 48, 0.15, True)
+    assert crop.std() < 8
+
+
+def test_a_face_wholly_outside_the_gray_image_gives_a_blank_crop():
+    # A box past the lores image's edge (e.g. a scale off by a frame): a blank crop, not a crash in OpenCV.
+    crop = crop_face(np.full((120, 160), 90, np.uint8), _face(400, 300, 480, 380), 48, 0.15, True)
+    assert crop.shape == (48, 48) and not crop.any()

@@ -335,3 +335,24 @@ def test_an_empty_cause_leaves_no_gap_in_the_description() -> None:
     except RuntimeError as exc:
         message = describe_open_failure(exc)
     assert "(Camera __init__ sequence did not complete.)" in message
+
+
+def test_an_odd_size_is_asked_for_one_pixel_smaller_never_larger() -> None:
+    frame = make(width=1281, height=725, detect_width=640).read()
+    assert frame.image.shape[:2] == (724, 1280)
+
+
+def test_the_fake_checks_the_keys_of_every_stream_like_picamera2() -> None:
+    cam = FakePicamera2(0)
+    for stream in ("main", "lores", "raw"):
+        with pytest.raises(ValueError, match="Bad key 'fmt'"):
+            cam.create_video_configuration(**{stream: {"fmt": "YUV420"}})
+    cam.close()
+
+
+def test_the_journal_names_the_sizes_and_rate_the_camera_really_runs_at(caplog) -> None:
+    # How someone at the Pi learns that libcamera cut the asked 4096x3072 to the sensor's 2592 rows.
+    caplog.set_level(logging.INFO, logger="edge_emojify")
+    make(width=4096, height=3072, detect_width=640, fps=15).close()
+    (started,) = [r.getMessage() for r in caplog.records if "started" in r.msg]
+    assert "Pi camera 0" in started and "4096x2592" in started and "640x404" in started and "15 fps" in started

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
+import cv2
 import numpy as np
 import pytest
 
 from edge_emojify.config import DecisionConfig, DisplayConfig
 from edge_emojify.decision import Decider
-from edge_emojify.render.draw import EmojiAtlas, Sprite, blend
+from edge_emojify.render.draw import EmojiAtlas, Sprite, blend, message_screen
 from edge_emojify.render.modes import MODE_NAMES, FrameStats, Renderer
 from edge_emojify.resources import emoji_dir
 from edge_emojify.types import Face, Frame, Track
@@ -247,3 +250,117 @@ def test_panel_caption_sits_above_the_box_not_inside_it(atlas):
     assert _colour_pixels(out, COLOURS["happy"], inside) == 0
     high = (slice(y0 - 60, y0 - 25), slice(0, 426))  # a small line of text, not a banner over the picture
     assert _colour_pixels(out, COLOURS["happy"], high) == 0
+
+
+def test_blend_mixes_the_artworks_colour_by_its_alpha():
+    canvas = np.full((20, 40, 3), 100, np.uint8)
+    art = np.zeros((20, 40, 4), np.uint8)
+    art[..., :3] = (40, 120, 200)
+    art[:, :20, 3] = 255  # left half opaque, right half half-transparent
+    art[:, 20:, 3] = 128
+    blend(canvas, Sprite.from_bgra(art), 20, 10)
+    assert np.abs(canvas[:, :20].astype(int) - (40, 120, 200)).max() <= 1
+    half = (np.array([40, 120, 200]) * 128 + 100 * 127) / 255
+    assert np.abs(canvas[:, 20:].astype(int) - half).max() <= 2
+
+
+def test_a_sprite_just_off_the_canvas_changes_nothing():
+    # An emoji whose edge lands exactly on the screen's edge (a face leaving the picture): nothing drawn, no error.
+    canvas = np.full((50, 60, 3), 10, np.uint8)
+    opaque = Sprite.from_bgra(np.full((20, 20, 4), 255, np.uint8))
+    for cx, cy in ((-10, 25), (70, 25), (30, -10), (30, 60)):
+        blend(canvas, opaque, cx, cy)
+    assert (canvas == 10).all()
+
+
+def test_a_sprite_is_the_asked_size_and_turns_about_its_centre_by_the_asked_angle(atlas):
+    upright = atlas.sprite("happy", 200)
+    assert upright.shape == (200, 200)
+    turned = atlas.sprite("happy", 200, 30)
+    side = turned.shape[0]
+    # Turned back by hand (counter-clockwise is positive), it is the upright emoji in the middle of its canvas.
+    back = cv2.warpAffine(turned.premultiplied, cv2.getRotationMatrix2D((side / 2, side / 2), -30, 1.0), (side, side))
+    pad = (side - 200) // 2
+    assert np.abs(back[pad:pad + 200, pad:pad + 200].astype(int) - upright.premultiplied).mean() < 4
+
+
+def test_the_sprite_cache_reuses_what_is_on_screen_and_stays_within_its_budget():
+    # A steady face reuses its sprite every frame, and memory stays flat however many sizes and angles go by.
+    atlas = EmojiAtlas(emoji_dir(), cache_mb=2)  # about four turned 200-px sprites
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(60):  # another face turning through 60 angles
+            atlas.sprite("sad", 200, 3 * i)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 3 * 2**20
+    steady = atlas.sprite("happy", 201, 31)  # added to a full cache
+    for i in range(20):
+        assert atlas.sprite("happy", 199, 29) is steady  # a pixel or a degree of jitter: the same sprite
+        atlas.sprite("sad", 200, 3 * i)
+
+
+@pytest.mark.parametrize("size", [(320, 240), (640, 480), (1280, 720), (1920, 1080)])
+def test_a_message_is_centred_in_order_and_fits_any_screen(size):
+    w, h = size
+    screen = message_screen(np.zeros((h, w, 3), np.uint8), ["camera lost - retrying", "attempt 3"])
+    ink = screen.min(axis=2) > 128  # white letters on dark grey
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    assert cols[0] > 0.02 * w and cols[-1] < 0.98 * w and abs((cols[0] + cols[-1]) / 2 - w / 2) < 0.02 * w
+    breaks = np.flatnonzero(np.diff(rows) > 1)
+    assert len(breaks) == 1  # two lines, apart
+    first, second = rows[:breaks[0] + 1], rows[breaks[0] + 1:]
+    line = first[-1] - first[0]
+    assert line > h / 40 and abs((rows[0] + rows[-1]) / 2 - h / 2) < line  # readable, in the middle
+    assert ink[first].any(axis=0).sum() > ink[second].any(axis=0).sum()  # the long line first
+
+
+def _text_bands(image: np.ndarray, below: int) -> list[tuple[int, int, int]]:
+    """Lines of white text under row ``below``: (first row, last row, width in pixels) each, top to bottom."""
+    ink = image[below:].min(axis=2) > 200
+    rows = np.flatnonzero(ink.any(axis=1))
+    bands = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1) if len(rows) else []
+    return [(below + b[0], below + b[-1], int(ink[b].any(axis=0).sum())) for b in bands]
+
+
+def test_the_big_emoji_stays_in_the_panels_column(atlas):
+    out = render(atlas, "panel", mirror=False).astype(int)
+    yellow = (out[..., 2] > 200) & (out[..., 1] > 150) & (out[..., 0] < 120)
+    split = 640 * 2 // 3
+    assert not yellow[:, split - 40:split].any()  # nothing spills onto the camera's side of the edge
+    assert yellow[:, split:].sum() > 5000
+
+
+@pytest.mark.parametrize("size", [(320, 240), (640, 480)])
+def test_the_idle_screen_says_come_closer_under_the_no_face_emoji_on_any_screen(atlas, size):
+    w, h = size
+    frame, _ = scene()
+    idle = Renderer(atlas, DisplayConfig(mode="emoji")).render(frame, [], np.zeros((h, w, 3), np.uint8), FrameStats())
+    emoji = min(w * 0.8, h * 0.65)
+    middle = idle[int(h * 0.42) - 10:int(h * 0.42) + 10, w // 2 - 10:w // 2 + 10]
+    assert np.abs(middle.astype(int) - 40).mean() > 30  # the emoji, not the background
+    (text,) = _text_bands(idle, int(h * 0.42 + emoji / 2))  # one line under it, on the screen
+    ink = np.flatnonzero((idle[text[0]:text[1] + 1].min(axis=2) > 200).any(axis=0))
+    assert text[2] > w / 5 and ink[0] > 0 and ink[-1] < w - 1
+
+
+def test_an_unsure_face_in_emoji_mode_shows_its_best_guess_under_the_label(atlas):
+    # "unsure", then "(happy? 28%)": the guess is what tells people the mirror is not just stuck.
+    out = Renderer(atlas, DisplayConfig(mode="emoji")).render(*unsure_scene(), np.zeros((480, 640, 3), np.uint8),
+                                                             FrameStats())
+    label, guess = _text_bands(out, int(480 * 0.42 + min(640 * 0.8, 480 * 0.65) / 2))
+    assert guess[0] > label[1] and guess[2] > label[2]
+
+
+def test_emojis_are_resampled_smoothly_at_every_size(atlas):
+    # Small, each pixel is the average of the artwork it covers (no jagged edges that crawl as a face moves);
+    # large (a full-screen emoji), the outline has no blocky steps.
+    art = cv2.imread(str(emoji_dir() / "happy.png"), cv2.IMREAD_UNCHANGED)
+    n = art.shape[0] // 32
+    assert art.shape[:2] == (32 * n, 32 * n)
+    average = Sprite.from_bgra(art.reshape(32, n, 32, n, 4).mean(axis=(1, 3)).round().astype(np.uint8))
+    assert np.abs(atlas.sprite("happy", 32).premultiplied.astype(int) - average.premultiplied).mean() < 1.5
+    alpha = 255 - atlas.sprite("happy", art.shape[0] * 4).inverse_alpha[..., 0].astype(int)
+    assert max(np.abs(np.diff(alpha, axis=0)).max(), np.abs(np.diff(alpha, axis=1)).max()) < 128

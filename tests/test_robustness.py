@@ -35,7 +35,8 @@ from edge_emojify.types import Face, Frame
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = build_pipeline(Config())
 ATLAS = EmojiAtlas(emoji_dir())
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# How many examples: the profile in conftest.py. Older hypothesis (Debian's) flags large draws.
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 dtypes = st.sampled_from([np.uint8, np.float32, np.int16, np.bool_])
 shapes = st.one_of(st.tuples(st.integers(0, 90), st.integers(0, 90)),
@@ -141,12 +142,15 @@ class BlockingDetector:
     def __init__(self, inner, block_at: int, seconds: float) -> None:
         self.inner, self.block_at, self.seconds, self.calls = inner, block_at, seconds, 0
         self.blocked = threading.Event()
+        self.hung: tuple[float, float] | None = None  # (start, end), time.monotonic()
 
     def detect(self, image):
         self.calls += 1
         if self.calls == self.block_at:
             self.blocked.set()
+            start = time.monotonic()
             time.sleep(self.seconds)
+            self.hung = (start, time.monotonic())
         return self.inner.detect(image)
 
 
@@ -162,7 +166,7 @@ def test_a_hung_stage_stops_the_watchdog_pings(tmp_path):
     images = [cv2.resize(hopper(), (320, 376))]
     app = App(Config(source=SourceConfig(timeout=5)), source_factory=lambda c: FlakySource(images, fps=50),
               sink_factory=lambda c, size, fps: sink, notifier=notifier)
-    blocking = BlockingDetector(app.pipeline.detector, block_at=10, seconds=1.0)
+    blocking = BlockingDetector(app.pipeline.detector, block_at=10, seconds=2.0)
     app.pipeline.detector = blocking
     received: list[tuple[float, str]] = []
 
@@ -181,7 +185,11 @@ def test_a_hung_stage_stops_the_watchdog_pings(tmp_path):
     listener.join()
     server.close()
     pings = [t for t, m in received if m == "WATCHDOG=1"]
-    gaps = np.diff(pings)
-    assert len(pings) >= 4
-    assert gaps.max() > 0.9  # silence while the stage hung: systemd (100 ms limit) would restart us
-    assert np.sort(gaps)[-2] < 0.5  # and regular pings otherwise
+    start, end = blocking.hung
+    # Silence for (nearly) the whole hang (systemd, 100 ms limit, would restart us), pings on either
+    # side. Measured against the hang itself, so it holds on a slow or emulated CPU too; a ping sent
+    # just before the hang may be read late by a busy listener thread.
+    last_before = max(t for t in pings if t <= start + 0.5)
+    first_after = min(t for t in pings if t > last_before)
+    assert first_after - last_before >= 0.75 * (end - start)
+    assert pings[-1] >= end

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import sys
 
 import cv2
 import numpy as np
@@ -277,3 +278,48 @@ def test_sources_say_what_they_are():
     video.close()
     name = MovingFacesSource(faces=3).name
     assert "synthetic" in name and "3" in name
+
+
+@pytest.mark.parametrize("width", [320, 640, 1280, 1920])
+def test_the_gray_image_maps_back_onto_the_picture_at_any_camera_width(width):
+    # Faces found in ``gray`` are drawn at gray * scale on the picture: a 640-px webcam (no downscale)
+    # as much as a 1920-px one (a third), else the emoji lands beside the face.
+    from edge_emojify.sources.base import frame_from_bgr
+
+    image = np.zeros((width * 3 // 4, width, 3), np.uint8)
+    image[:, ::3] = 255  # fine stripes: the small gray image keeps the picture's brightness (area average)
+    frame = frame_from_bgr(image, 1, detect_width=640)
+    assert frame.gray.shape[1] == min(width, 640)
+    assert frame.gray.shape[1] * frame.scale == pytest.approx(width)
+    assert frame.gray.shape[0] * frame.scale == pytest.approx(image.shape[0], abs=frame.scale)
+    assert abs(float(frame.gray.mean()) - float(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).mean())) < 3
+
+
+def test_a_picture_with_an_alpha_channel_becomes_plain_colour():
+    from edge_emojify.sources.base import frame_from_bgr
+
+    bgra = np.dstack([np.full((48, 64, 3), 200, np.uint8), np.zeros((48, 64), np.uint8)])
+    frame = frame_from_bgr(bgra, 1, detect_width=640)
+    assert frame.image.shape == (48, 64, 3) and frame.image.max() == 200
+
+
+def test_auto_asks_an_installed_picamera2_which_cameras_exist(tmp_path, monkeypatch):
+    # The choice is made by importing picamera2 as the app does; here a package of that name that is the fake.
+    from fakes import FakePicamera2
+
+    from edge_emojify.sources import choose_auto
+
+    auto = SourceConfig(kind="auto")
+    (tmp_path / "picamera2").mkdir()
+    (tmp_path / "picamera2" / "__init__.py").write_text("from fakes import FakePicamera2 as Picamera2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(sys.modules, "picamera2", None)  # not installed, as on a PC
+    assert choose_auto(auto).kind != "picamera"
+    monkeypatch.delitem(sys.modules, "picamera2")  # installed
+    FakePicamera2.reset()
+    try:
+        assert choose_auto(auto).kind == "picamera"  # one camera listed
+        FakePicamera2.cameras = []
+        assert choose_auto(auto).kind != "picamera"  # libcamera lists none
+    finally:
+        FakePicamera2.reset()

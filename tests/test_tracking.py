@@ -83,3 +83,27 @@ def test_largest_face_comes_first():
     tr = tracker()
     tracks = tr.update([face(0, 0, 50), face(300, 0, 150)], np.stack([scores(SAD), scores(HAPPY)]), 0.0)
     assert tracks[0].face.width == 150
+
+
+def test_a_fast_move_without_enough_overlap_keeps_identity_by_its_centre():
+    tr = tracker(match_iou=0.5)
+    first = tr.update([face(100, 100)], scores(HAPPY)[None], 0.0)[0].track_id
+    tracks = tr.update([face(140, 110)], scores(HAPPY)[None], 0.1)  # IoU 0.37, centre 41 px away
+    assert [(t.track_id, t.missed) for t in tracks] == [(first, 0)]
+
+
+def test_someone_else_appearing_as_a_face_is_lost_gets_a_new_track():
+    # One person leaves and another, elsewhere or of another size, enters: a new emoji, not the old one moved.
+    for new in (face(400, 100), face(200, 100), face(130, 130, 40)):  # far, a face-width away, much smaller
+        tr = tracker()
+        first = tr.update([face(100, 100)], scores(HAPPY)[None], 0.0)[0].track_id
+        ids = [t.track_id for t in tr.update([new], scores(SAD)[None], 0.1)]
+        assert len(ids) == 2 and first in ids, new.box  # the old track waits out expire_seconds
+
+
+def test_a_face_keeps_the_track_it_overlaps_not_a_neighbour_whose_centre_is_near():
+    tr = tracker()
+    adult, child = face(100, 100), face(167, 129, 62)  # side by side, boxes touching
+    ids = {t.face.box: t.track_id for t in tr.update([adult, child], np.stack([scores(HAPPY), scores(SAD)]), 0.0)}
+    tracks = tr.update([face(104, 102)], scores(HAPPY)[None], 0.1)  # the child is missed this frame
+    assert {t.track_id: t.missed for t in tracks} == {ids[adult.box]: 0, ids[child.box]: 1}
