@@ -10,6 +10,7 @@ generated from the field docs here (``edge-emojify config --reference``).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 import typing
@@ -272,7 +273,12 @@ def to_toml(config: Config) -> str:
     for name in _sections():
         out.append(f"[{name}]")
         for key, value in dataclasses.asdict(getattr(config, name)).items():
-            shown = str(value).lower() if isinstance(value, bool) else repr(value).replace("'", '"')
+            if isinstance(value, bool):
+                shown = str(value).lower()
+            elif isinstance(value, str):
+                shown = json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+            else:
+                shown = repr(value)
             out.append(f"{key} = {shown}")
         out.append("")
     return "\n".join(out)

@@ -79,6 +79,14 @@ def test_toml_round_trip_and_reference_lists_every_key():
             assert f"`{section}.{key}`" in reference
 
 
+def test_a_path_with_quotes_and_backslashes_survives_the_round_trip():
+    """`edge-emojify config` output is meant to become a config file: any path must come back."""
+    import tomllib
+
+    cfg = config.override(config.Config(), ['source.path=/home/pi/Bob\'s "best" clips\\a.mp4'])
+    assert config.from_dict(tomllib.loads(config.to_toml(cfg))) == cfg
+
+
 def test_readme_config_reference_is_current():
     from pathlib import Path
 

@@ -177,8 +177,8 @@ class PiCameraSource:
             raise SourceError(f"the Pi camera refused {self._main_size[0]}x{self._main_size[1]} at "
                               f"{cfg.fps:g} fps ({exc}); try a smaller [source] width/height or fps") from exc
         self._cam = cam
-        log.info("Pi camera %d started: main %dx%d RGB888, lores %dx%d YUV420, %g fps",
-                 cfg.camera_index, *self._main_size, *self._lores_size, cfg.fps)
+        log.info("Pi camera %d started: main %dx%d %s, lores %dx%d YUV420, %g fps",
+                 cfg.camera_index, *self._main_size, self._main_format, *self._lores_size, cfg.fps)
 
     @staticmethod
     def _camera_list(factory: Callable[..., Any]) -> list[Any] | None:
