@@ -5,6 +5,7 @@
 #   arm64-checks.sh state                        what a second run must not change (printed)
 #   arm64-checks.sh video FILE FRAMES            the app's video has that many frames
 #   arm64-checks.sh uninstalled | purged         what --uninstall and --purge must remove
+#   arm64-checks.sh owned                        a reinstall gives kept files to the new user
 set -euo pipefail
 
 readonly APP=edge-emojify
@@ -78,6 +79,12 @@ uninstalled() {
     ! getent group "$APP" || fail "group $APP is still there"
     [[ -f /etc/$APP/config.toml ]] || fail "--uninstall removed the config"
     echo "uninstalled; config kept"
+}
+
+owned() {
+    [[ $(stat -c '%a %U %G' /etc/$APP/config.toml) == "640 root $APP" ]] || fail "the kept config is not root:$APP 640"
+    [[ -z $(find /var/lib/$APP ! -user "$APP") ]] || fail "the kept snapshots do not belong to $APP"
+    echo "the kept config and snapshots belong to the new $APP user"
 }
 
 purged() {

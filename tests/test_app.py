@@ -656,3 +656,15 @@ def test_a_camera_missing_at_start_says_so_on_a_screen_of_the_configured_size(di
     app = App(cfg, source_factory=factory, sink_factory=lambda c, wh, fps: asked.append(wh) or sink)
     app.run(max_frames=1)
     assert asked == [size] and is_message_screen(sink.shown[0]) and app.frames == 1
+
+
+def test_the_debug_screen_times_every_stage_and_the_whole_frame():
+    cfg = Config(source=SourceConfig(kind="camera", timeout=0.5), display=DisplayConfig(mode="debug", mirror=False))
+    app = make_app([FlakySource(IMAGES)], RecordingSink(), cfg)
+    start = time.perf_counter()
+    app.run(max_frames=3)
+    run_ms = (time.perf_counter() - start) * 1e3
+    stages = app.stats.stage_ms
+    assert app.frames == 3 and set(stages) == {"detect", "emotion", "track", "render", "show", "frame"}
+    parts = sum(ms for stage, ms in stages.items() if stage != "frame")
+    assert 0 < parts <= stages["frame"] <= run_ms  # the frame's time holds its stages and lies within the run

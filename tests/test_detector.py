@@ -160,3 +160,14 @@ def cv2_resize(image, size):
     import cv2
 
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def test_keypoints_stay_on_their_faces_in_every_tile_of_a_wide_frame():
+    # Far faces are found in square tiles of a 16:9 frame; each tile's landmarks are moved back with its boxes.
+    image, boxes = group(4, face_px=80)
+    faces = detector(range="full").detect(image)
+    assert len(faces) == 4 and max(f.box[0] for f in faces) > 720  # some beyond the first tile
+    for face in faces:
+        x0, y0, x1, y1 = face.box
+        right_eye, left_eye, nose = face.keypoints[:3]
+        assert all(x0 < x < x1 and y0 < y < y1 for x, y in (right_eye, left_eye, nose))

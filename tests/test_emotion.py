@@ -252,3 +252,11 @@ def test_a_face_wholly_outside_the_gray_image_gives_a_blank_crop():
     # A box past the lores image's edge (e.g. a scale off by a frame): a blank crop, not a crash in OpenCV.
     crop = crop_face(np.full((120, 160), 90, np.uint8), _face(400, 300, 480, 380), 48, 0.15, True)
     assert crop.shape == (48, 48) and not crop.any()
+
+
+def test_predict_gives_one_row_of_probabilities_per_face_and_none_without_faces(model):
+    gray = cv2.cvtColor(hopper(), cv2.COLOR_BGR2GRAY)
+    faces = [_face(40, 30, 200, 190), _face(60, 50, 180, 170, roll=10)]
+    scores = model.predict(gray, faces)
+    assert scores.shape == (2, 7) and np.allclose(scores.sum(axis=1), 1, atol=1e-3)
+    assert model.predict(gray, []).shape == (0, 7)  # no face, no row: nothing for the tracker to pair up

@@ -364,3 +364,74 @@ def test_emojis_are_resampled_smoothly_at_every_size(atlas):
     assert np.abs(atlas.sprite("happy", 32).premultiplied.astype(int) - average.premultiplied).mean() < 1.5
     alpha = 255 - atlas.sprite("happy", art.shape[0] * 4).inverse_alpha[..., 0].astype(int)
     assert max(np.abs(np.diff(alpha, axis=0)).max(), np.abs(np.diff(alpha, axis=1)).max()) < 128
+
+
+@pytest.mark.parametrize("mode", MODE_NAMES)
+def test_the_fps_counter_is_a_small_line_in_the_bottom_left_corner_except_on_the_debug_screen(atlas, mode):
+    # The debug screen lists the fps in its own header; everywhere else a small counter sits in the corner.
+    def draw(show_fps):
+        canvas = np.zeros((480, 640, 3), np.uint8)
+        return Renderer(atlas, DisplayConfig(mode=mode, show_fps=show_fps)).render(
+            *scene(), canvas, FrameStats(fps=29.97)).copy()
+
+    changed = np.any(draw(True) != draw(False), axis=2)
+    if mode == "debug":
+        assert not changed.any()
+        return
+    rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+    assert changed.sum() > 100
+    assert rows[0] > 480 - 30 and cols[0] < 20 and cols[-1] < 120  # one short line, not over the picture
+
+
+@pytest.mark.parametrize("size", [(640, 480), (1920, 1080)])
+def test_a_notice_is_centred_and_grows_with_the_screen(atlas, size):
+    w, h = size
+    frame, _ = scene()
+    notice = "no camera found - playing the sample"
+    renderer = Renderer(atlas, DisplayConfig(mode="mirror"))
+    plain = renderer.render(frame, [], np.zeros((h, w, 3), np.uint8), FrameStats()).copy()
+    noted = renderer.render(frame, [], np.zeros((h, w, 3), np.uint8), FrameStats(notice=notice)).copy()
+    cols = np.flatnonzero(np.any(plain != noted, axis=2).any(axis=0))
+    assert abs((cols[0] + cols[-1]) / 2 - w / 2) < 0.02 * w
+    assert (cols[-1] - cols[0]) / w > 0.3  # as readable from across the room on a TV as on a small panel
+
+
+def test_keypoints_follow_the_face_through_mirroring_and_letterboxing():
+    # The debug screen marks the eyes, nose and ears where they are in the picture on screen.
+    from edge_emojify.render.draw import Placement
+    from edge_emojify.render.modes import place_tracks
+
+    frame, tracks = scene(size=(320, 240))
+    place = Placement(2.5, 40, 30, 800, 600)  # the 320x240 picture, 2.5 times, 40 px in and 30 down
+    kps = tracks[0].face.keypoints
+    for mirror in (False, True):
+        (on,) = place_tracks(tracks, place, 320, mirror)
+        xs = 320 - kps[:, 0] if mirror else kps[:, 0]
+        assert np.allclose(on.keypoints, np.stack([xs * 2.5 + 40, kps[:, 1] * 2.5 + 30], axis=1)), mirror
+
+
+def test_on_a_tall_screen_the_picture_is_centred_between_equal_bars(atlas):
+    frame, _ = scene()
+    out = Renderer(atlas, DisplayConfig(mode="mirror")).render(frame, [], np.zeros((640, 640, 3), np.uint8),
+                                                              FrameStats())
+    rows = np.flatnonzero(out.any(axis=(1, 2)))
+    assert (rows[0], rows[-1]) == (80, 559)  # a 640x480 picture, 80 px of black above and below
+
+
+def test_a_picture_larger_than_the_screen_is_averaged_down_not_sampled(atlas):
+    # A 1920x1440 camera on a 640x480 screen: each pixel shown is the mean of the nine it stands for, so
+    # sensor noise and fine texture fade instead of shimmering.
+    noise = np.random.default_rng(4).integers(0, 256, (1440, 1920, 3)).astype(np.uint8)
+    out = Renderer(atlas, DisplayConfig(mode="mirror", mirror=False)).render(
+        Frame(noise, noise[..., 0], 0.0), [], np.zeros((480, 640, 3), np.uint8), FrameStats())
+    assert abs(out.mean() - noise.mean()) < 1 and out.std() < noise.std() / 2.5
+
+
+def test_a_small_picture_on_a_large_screen_is_not_blocky(atlas):
+    # A 640x480 camera on a 1080p TV: scaled 2.25 times by interpolation, not by repeating pixels.
+    noise = np.random.default_rng(5).integers(0, 256, (480, 640, 3)).astype(np.uint8)
+    out = Renderer(atlas, DisplayConfig(mode="mirror", mirror=False)).render(
+        Frame(noise, noise[..., 0], 0.0), [], np.zeros((1080, 1920, 3), np.uint8), FrameStats())
+    picture = out[:, 240:1680].astype(int)
+    assert (np.abs(np.diff(picture, axis=1)).max(axis=(0, 2)) == 0).mean() < 0.02  # no column repeats the last
+    assert (np.abs(np.diff(picture, axis=0)).max(axis=(1, 2)) == 0).mean() < 0.02  # nor any row

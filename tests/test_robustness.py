@@ -193,3 +193,26 @@ def test_a_hung_stage_stops_the_watchdog_pings(tmp_path):
     first_after = min(t for t in pings if t > last_before)
     assert first_after - last_before >= 0.75 * (end - start)
     assert pings[-1] >= end
+
+
+GOOD = np.full((64, 64, 3), 90, np.uint8)
+
+
+@pytest.mark.parametrize("image,gray,scale,cause", [
+    (None, GOOD[..., 0], 1.0, "not an array"),
+    (GOOD.astype(np.float32), GOOD[..., 0], 1.0, "float32"),
+    (np.full((64, 64, 4), 90, np.uint8), GOOD[..., 0], 1.0, "(64, 64, 4)"),
+    (GOOD, GOOD, 1.0, "(64, 64, 3)"),
+    (GOOD[:8, :8], GOOD[..., 0], 1.0, "(8, 8)"),
+    (GOOD, GOOD[..., 0], 0.0, "scale 0"),
+], ids=["no-image", "float-image", "four-channels", "colour-gray", "tiny-image", "scale-0"])
+def test_each_kind_of_bad_frame_is_skipped_and_its_cause_logged_once(caplog, image, gray, scale, cause):
+    from edge_emojify.pipeline import Pipeline
+
+    pipeline = Pipeline(PIPELINE.detector, PIPELINE.emotion, PIPELINE.tracker)
+    with caplog.at_level("WARNING", logger="edge_emojify.pipeline"):
+        for i in range(3):
+            assert pipeline.process(Frame(image, gray, 0.0, i, scale)) is None
+    assert pipeline.bad_frames == 3
+    (record,) = caplog.records  # the journal says why, once, not once per frame
+    assert cause in record.getMessage()

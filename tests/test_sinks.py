@@ -171,3 +171,13 @@ def test_framebuffer_fits_a_frame_of_another_size_instead_of_failing(tmp_path):
     assert (pixels[:, 2:6, :3] == 200).all() and not pixels[:, :2, :3].any() and not pixels[:, 6:, :3].any()
     sink.show(np.full((40, 80, 3), 50, np.uint8))  # larger, same aspect: scaled down to fill it
     assert (np.frombuffer(dev.read_bytes(), np.uint8).reshape(4, 8, 4)[..., :3] == 50).all()
+
+
+def test_framebuffer_fits_a_frame_of_another_size_the_right_way_round(tmp_path):
+    dev, sysfs, stride = fake_fb(tmp_path, 8, 4, 32)
+    frame = np.zeros((2, 4, 3), np.uint8)
+    frame[:, :2] = (0, 0, 255)  # red on the left, blue on the right: scaled twice, not mirrored
+    frame[:, 2:] = (255, 0, 0)
+    FramebufferSink(dev, sysfs).show(frame)
+    pixels = np.frombuffer(dev.read_bytes(), np.uint8).reshape(4, 8, 4)
+    assert (pixels[:, :3, :3] == (0, 0, 255)).all() and (pixels[:, 5:, :3] == (255, 0, 0)).all()  # blended between
