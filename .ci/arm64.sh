@@ -153,6 +153,7 @@ cached_root() {
     fi
     mkdir -p "$CACHE"
     local build=$WORK/build-$CODENAME
+    unmount_under "$build"  # debootstrap mounts /proc and /sys while it works; an interrupted one leaves them
     rm -rf "$build"
     debootstrap --arch=arm64 --variant=minbase --include="$ROOT_PACKAGES" "$CODENAME" "$build" "$MIRROR"
     rm -rf "$build"/var/cache/apt/archives/*.deb "$build"/var/lib/apt/lists/*
@@ -174,6 +175,10 @@ unmount_all() {
         done < <(tac "$list")
         rm -f "$list"
     done
+}
+
+unmount_under() {
+    awk -v dir="$1/" 'index($2, dir) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l
 }
 
 mount_into() {  # mount_into TARGET mount-args...
