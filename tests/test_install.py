@@ -80,7 +80,8 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path) -> None:
         for step in ("daemon-reload", "enable edge-emojify", "restart edge-emojify"):
             assert re.search(rf"^systemctl {step}$", out, re.M), step
     else:
-        assert "systemd is not running here" in out and f"ln -s /etc/systemd/system/edge-emojify.service {WANTS}" in out
+        assert "systemd is not running here" in out
+        assert f"ln -s /etc/systemd/system/edge-emojify.service {WANTS}" in out or f"# {WANTS} exists" in out
     # Everything that is not a command is a comment: the output is a script one could read and run.
     commands = {"apt-get", "env", "useradd", "usermod", "mkdir", "/usr/bin/python3", "echo", "touch",
                 "/opt/edge-emojify/venv/bin/python", "install", "sed", "chmod", "systemctl", "ln"}
