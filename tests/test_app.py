@@ -35,6 +35,11 @@ IMAGES = [cv2.resize(hopper(), (320, 376)), cv2.resize(astronaut(), (320, 320))]
 def make_app(sources: list, sink: RecordingSink, cfg: Config | None = None, **kw) -> App:
     # The fake sources stand in for a camera ("auto" would mean the sample on a machine without one).
     cfg = cfg or Config(source=SourceConfig(kind="camera", timeout=0.5), display=DisplayConfig(mirror=False))
+    return App(cfg, source_factory=scripted(sources), sink_factory=lambda c, size, fps: sink, **kw)
+
+
+def scripted(sources):
+    """A source factory that opens each of ``sources`` in turn, raising those that are exceptions."""
     opened = iter(sources)
 
     def factory(_cfg):
@@ -43,7 +48,7 @@ def make_app(sources: list, sink: RecordingSink, cfg: Config | None = None, **kw
             raise src
         return src
 
-    return App(cfg, source_factory=factory, sink_factory=lambda c, size, fps: sink, **kw)
+    return factory
 
 
 def is_message_screen(image: np.ndarray) -> bool:
@@ -647,16 +652,10 @@ def test_a_camera_missing_at_start_says_so_on_a_screen_of_the_configured_size(di
     from edge_emojify.sources.base import SourceError
 
     cfg = Config(source=SourceConfig(kind="camera", timeout=0.5, width=1280, height=720), display=display)
-    opened, asked = iter([SourceError("camera busy"), FlakySource(IMAGES)]), []
+    asked = []
     sink = RecordingSink(size)
-
-    def factory(_cfg):
-        src = next(opened)
-        if isinstance(src, Exception):
-            raise src
-        return src
-
-    app = App(cfg, source_factory=factory, sink_factory=lambda c, wh, fps: asked.append(wh) or sink)
+    app = App(cfg, source_factory=scripted([SourceError("camera busy"), FlakySource(IMAGES)]),
+              sink_factory=lambda c, wh, fps: asked.append(wh) or sink)
     app.run(max_frames=1)
     assert asked == [size] and is_message_screen(sink.shown[0]) and app.frames == 1
 
