@@ -312,7 +312,7 @@ class FlakySource:
 
         step = self.script.pop(0) if self.script else "frame"
         self.reads += 1
-        time.sleep(self.period)
+        time.sleep(self.period)  # the camera's frame period: how the fake behaves, not a test's wait
         if step == "error":
             raise SourceError(f"{self.name}: device disconnected")
         if step == "hang":
@@ -327,7 +327,11 @@ class FlakySource:
 
 
 class RecordingSink:
-    """A null sink that keeps what it was shown and can inject key events, like a window."""
+    """A null sink that keeps what it was shown and can inject key events, like a window.
+
+    ``polls`` counts the calls to :meth:`poll`: the app polls its sink once every turn of its
+    loop, so a test can wait for the loop to come round instead of sleeping.
+    """
 
     name = "recording"
 
@@ -336,6 +340,7 @@ class RecordingSink:
         self.shown: list[np.ndarray] = []
         self.keep = keep
         self.events: list[str] = []
+        self.polls = 0
         self.closed = False
 
     def show(self, image: np.ndarray) -> None:
@@ -344,6 +349,7 @@ class RecordingSink:
         del self.shown[:-self.keep]
 
     def poll(self) -> list[str]:
+        self.polls += 1
         events, self.events = self.events, []
         return events
 

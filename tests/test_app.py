@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from fakes import FlakySource, RecordingSink
 from photos import ASTRONAUT_BOX, HOPPER_BOX, astronaut, hopper
+from waits import wait_for
 
 from edge_emojify.app import App
 from edge_emojify.config import ButtonConfig, Config, DisplayConfig, SourceConfig
@@ -58,6 +59,16 @@ def is_message_screen(image: np.ndarray) -> bool:
 def emoji_pixels(image: np.ndarray) -> int:
     b, g, r = (image[..., i].astype(int) for i in range(3))
     return int(((r > 200) & (g > 150) & (b < 100)).sum())
+
+
+def loop_turns(sink: RecordingSink, turns: int) -> None:
+    """Wait until the app's loop has begun ``turns`` more turns (it polls its sink once a turn).
+
+    Two are enough for anything queued before the call, by the sink or the button, to have been
+    polled and handled: the first turn to begin after the call polls it, the next begins after.
+    """
+    start = sink.polls
+    wait_for(lambda: sink.polls >= start + turns, what=f"{turns} turns of the loop")
 
 
 def test_frames_flow_from_source_to_sink_with_emojis():
@@ -128,14 +139,14 @@ def test_button_press_on_gpio_changes_mode_and_hold_toggles_privacy():
     runner.start()
     pin = factory.pin(17)
     try:
-        _wait_for(lambda: app.frames >= 1)
+        wait_for(lambda: app.frames >= 1)
         pin.drive_low()
         pin.drive_high()  # a short press: the step is queued on release
-        _wait_for(lambda: app.renderer.mode == "panel")
+        wait_for(lambda: app.renderer.mode == "panel")
         pin.drive_low()  # held: gpiozero's hold thread fires after 0.3 s
-        _wait_for(lambda: app.privacy and is_message_screen(sink.shown[-1]))  # screen blank, camera closed
-        pin.drive_high()
-        time.sleep(0.1)  # a few loop turns: the release after a hold must not step the mode
+        wait_for(lambda: app.privacy and is_message_screen(sink.shown[-1]))  # screen blank, camera closed
+        pin.drive_high()  # the release is queued (or not) at once, by gpiozero's callback
+        loop_turns(sink, 2)  # and handled by the loop: the release after a hold must not step the mode
         assert app.renderer.mode == "panel"
     finally:
         app.stop()
@@ -343,13 +354,6 @@ def _pi_app(sink: RecordingSink, opened: list[str]) -> App:
                choose_source=lambda s: choose_auto(s, FakePicamera2))
 
 
-def _wait_for(condition, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def test_auto_retries_a_busy_pi_camera_and_never_falls_back_to_the_sample():
     from fakes import FakePicamera2
 
@@ -360,7 +364,7 @@ def test_auto_retries_a_busy_pi_camera_and_never_falls_back_to_the_sample():
     runner = threading.Thread(target=app.run, kwargs={"max_frames": 3})
     runner.start()
     try:
-        _wait_for(lambda: any(is_message_screen(img) for img in list(sink.shown)))  # "camera lost - retrying"
+        wait_for(lambda: any(is_message_screen(img) for img in list(sink.shown)))  # "camera lost - retrying"
         other_program.close()  # the camera is free: the mirror takes it at its next retry
         runner.join(10)
     finally:
@@ -379,13 +383,13 @@ def test_auto_keeps_retrying_a_pi_camera_lost_later():
     runner = threading.Thread(target=app.run)
     runner.start()
     try:
-        _wait_for(lambda: app.frames >= 2)
+        wait_for(lambda: app.frames >= 2)
         FakePicamera2.cameras = []  # unplugged: captures stop, the camera list is empty
         FakePicamera2.instances[-1].hang = True
-        _wait_for(lambda: app.camera.losses == 1)
-        time.sleep(1.0)  # a retry or two against the missing camera
+        wait_for(lambda: app.camera.losses == 1)
+        wait_for(lambda: app.camera.retry.failures >= 2)  # the loss, then a retry against the missing camera
         FakePicamera2.reset()  # plugged back in
-        _wait_for(lambda: len(opened) == 2 and app.frames >= 4)
+        wait_for(lambda: len(opened) == 2 and app.frames >= 4)
     finally:
         app.stop()
         runner.join(5)
@@ -433,15 +437,15 @@ def test_privacy_releases_the_camera_and_reopens_it(caplog):
     runner = threading.Thread(target=app.run)
     runner.start()
     try:
-        _wait_for(lambda: app.frames >= 2)
+        wait_for(lambda: app.frames >= 2)
         sink.events.append(HOLD)  # handled by the loop, as a button hold is
-        _wait_for(lambda: app.privacy and first.closed.is_set())  # the camera itself is let go
+        wait_for(lambda: app.privacy and first.closed.is_set())  # the camera itself is let go
         frames = app.frames
-        time.sleep(0.3)
+        loop_turns(sink, 3)  # three turns of the loop in privacy mode
         assert app.frames == frames and second.reads == 0  # nothing is read while private
         assert is_message_screen(sink.shown[-1])
         sink.events.append(HOLD)
-        _wait_for(lambda: app.frames >= frames + 2)  # a fresh camera, frames again
+        wait_for(lambda: app.frames >= frames + 2)  # a fresh camera, frames again
     finally:
         app.stop()
         runner.join(5)
@@ -470,14 +474,15 @@ def test_a_reload_applies_new_display_settings_and_a_bad_one_keeps_the_old(caplo
     runner = threading.Thread(target=app.run)
     runner.start()
     try:
-        _wait_for(lambda: app.frames >= 2)
+        wait_for(lambda: app.frames >= 2)
         app.request_reload()
-        _wait_for(lambda: len(sinks) == 2 and app.frames >= 4)
+        wait_for(lambda: len(sinks) == 2 and app.frames >= 4)
         assert sinks[0][0].closed and sinks[1][1].mode == "panel" and sinks[1][1].mirror
         assert app.renderer.mode == "panel" and app.renderer.cfg.show_fps
         app.request_reload()  # the file is broken now
-        time.sleep(0.3)
-        _wait_for(lambda: app.frames >= 8)
+        wait_for(lambda: any(r.getMessage().startswith("reload failed") for r in list(caplog.records)))
+        frames = app.frames
+        wait_for(lambda: app.frames >= frames + 2)  # and the mirror goes on as it was
     finally:
         app.stop()
         runner.join(5)
@@ -496,9 +501,9 @@ def test_status_line_follows_fps_faces_and_mode(monkeypatch):
     runner = threading.Thread(target=app.run)
     runner.start()
     try:
-        _wait_for(lambda: sum(m.startswith("STATUS=") for m in notifier.sent) >= 2)
+        wait_for(lambda: sum(m.startswith("STATUS=") for m in notifier.sent) >= 2)
         sink.events.append(NEXT)
-        _wait_for(lambda: any("mode panel" in m for m in notifier.sent))
+        wait_for(lambda: any("mode panel" in m for m in notifier.sent))
     finally:
         app.stop()
         runner.join(5)
@@ -520,9 +525,9 @@ def test_holding_the_button_saves_the_screen_through_the_loop(tmp_path):
     runner = threading.Thread(target=app.run)
     runner.start()
     try:
-        _wait_for(lambda: app.frames >= 3)
+        wait_for(lambda: app.frames >= 3)
         sink.events.append(HOLD)
-        _wait_for(lambda: any(tmp_path.glob("*.jpg")))
+        wait_for(lambda: any(tmp_path.glob("*.jpg")))
     finally:
         app.stop()
         runner.join(5)
@@ -605,12 +610,12 @@ def test_a_reload_reopens_the_source_only_when_source_settings_change(caplog):
     runner = threading.Thread(target=app.run)
     runner.start()
     try:
-        _wait_for(lambda: app.frames >= 2)
+        wait_for(lambda: app.frames >= 2)
         app.request_reload()  # a decision setting: the same camera and screen go on
-        _wait_for(lambda: app.cfg.decision.hysteresis == 0.2 and app.frames >= 4)
+        wait_for(lambda: app.cfg.decision.hysteresis == 0.2 and app.frames >= 4)
         assert opened == [30.0] and len(sinks) == 1
         app.request_reload()  # the camera's frame rate: it is reopened with the new settings
-        _wait_for(lambda: len(opened) == 2 and app.frames >= 6)
+        wait_for(lambda: len(opened) == 2 and app.frames >= 6)
     finally:
         app.stop()
         runner.join(5)

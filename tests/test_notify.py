@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
 import uuid
 
@@ -125,30 +124,19 @@ def test_stalled_frames_stop_the_pings(listener) -> None:
     """The frame loop is the only pinger: while a stage hangs, systemd hears nothing."""
     sock, address = listener
     notifier = Notifier({"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "200000"})  # 0.2 s: ping every 0.1 s
-    dog = Watchdog(notifier)
-    stage_may_run = threading.Event()
-    stage_may_run.set()
-    stop = threading.Event()
+    now = [100.0]
+    dog = Watchdog(notifier, clock=lambda: now[0])
 
-    def frame_loop() -> None:
-        while not stop.is_set():
-            stage_may_run.wait()  # a stage (camera, model, display) that can hang
-            time.sleep(0.01)
+    def frames(count: int) -> None:  # the frame loop at 100 fps, on the watchdog's clock
+        for _ in range(count):
+            now[0] += 0.01
             dog.frame_done()
 
-    loop = threading.Thread(target=frame_loop, daemon=True)
-    loop.start()
-    try:
-        time.sleep(0.35)
-        stage_may_run.clear()  # the stage hangs from now on
-        time.sleep(0.05)  # let a frame already past the stage finish
-        running = received(sock, timeout=0.05)
-        assert len(running) >= 2 and set(running) == {"WATCHDOG=1"}
-        assert received(sock, timeout=0.5) == []  # hung: no pings at all
-        stage_may_run.set()  # the stage recovers
-        assert received(sock, timeout=0.5)[:1] == ["WATCHDOG=1"]
-    finally:
-        stop.set()
-        stage_may_run.set()
-        loop.join(1)
+    frames(35)
+    assert received(sock) == ["WATCHDOG=1"] * 4  # at 0, 0.1, 0.2 and 0.3 s
+    now[0] += 1.0  # a stage hangs for a second, five watchdog intervals: no frame comes through
+    # Real time as well: a pinger of its own (a timer thread, what this rules out) would ping within 0.1 s.
+    assert received(sock, timeout=0.5) == []
+    frames(1)  # the stage recovers
+    assert received(sock) == ["WATCHDOG=1"]
     notifier.close()
