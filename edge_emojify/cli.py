@@ -1,4 +1,4 @@
-"""The ``edge-emojify`` command: run, doctor, bench, config.
+"""The ``edge-emojify`` command: run, video, doctor, bench, config.
 
 Every expected failure (missing model, bad config key, camera busy, no display) ends as one
 line on stderr and exit status 2; tracebacks are for bugs only.
@@ -27,10 +27,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("edge_emojify")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, source: bool = True) -> None:
     p.add_argument("--config", help="TOML config file (default: $EDGE_EMOJIFY_CONFIG, then "
                                     "/etc/edge-emojify/config.toml, then built-in defaults)")
-    p.add_argument("--source", help="camera number, 'picamera', 'sample', a video, an image or a folder")
+    if source:
+        p.add_argument("--source", help="camera number, 'picamera', 'sample', a video, an image or a folder")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config key, e.g. --set detector.max_faces=3 (repeatable)")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -50,6 +51,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=MODE_NAMES, help="mode shown at start (display.mode)")
     run.add_argument("--frames", type=int, default=0, help="stop after N frames (0 = run until stopped)")
     run.add_argument("--no-button", action="store_true", help="do not use the GPIO button")
+
+    video = sub.add_parser("video", help="emojify a recorded video, or a folder of videos and photos",
+                           description="Emojify every frame of a video, in order, keeping its sound, timing and "
+                                       "rotation, with every face covered. Needs PyAV: pip install "
+                                       "'edge-emojify[video]'.")
+    video.add_argument("input", help="a video, a photo, or a folder of them")
+    video.add_argument("-o", "--output", help="output file (default: INPUT-emojified.EXT beside it), or a "
+                                              "folder for a folder")
+    video.add_argument("--mode", choices=MODE_NAMES, help="what each frame shows (default: display.mode)")
+    cover = video.add_mutually_exclusive_group()
+    cover.add_argument("--cover", dest="cover", action="store_const", const="full", default="full",
+                       help="every face wholly covered by its emoji, held where the tracker predicts it "
+                            "through missed detections (the default)")
+    cover.add_argument("--no-cover", dest="cover", action="store_const", const="emoji",
+                       help="the emoji as the live mirror draws it, over the head")
+    cover.add_argument("--blur", dest="cover", action="store_const", const="blur",
+                       help="blur each face instead of an emoji")
+    video.add_argument("--timeline", metavar="CSV", help="write each face's mood over time to CSV (a PNG "
+                                                         "plot beside it); with a folder, a folder for them")
+    video.add_argument("-q", "--quiet", action="store_true", help="no progress bar (for scripts)")
+    _common(video, source=False)
 
     doctor = sub.add_parser("doctor", help="check camera, display, GPIO, models, config and service",
                             description="Check every part the mirror needs; each problem comes with a fix.")
@@ -114,6 +136,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     return build_app(args).run(max_frames=args.frames)
 
 
+def cmd_video(args: argparse.Namespace) -> int:
+    from edge_emojify.sources.images import IMAGE_SUFFIXES
+    from edge_emojify.video.job import Emojifier, plan, video_config
+
+    cfg, _ = load_config(args)
+    jobs = plan(Path(args.input), Path(args.output) if args.output else None)
+    emojifier = Emojifier(video_config(cfg, args.mode, args.cover))
+    folder = Path(args.input).is_dir()
+    for src, dst in jobs:
+        if src.suffix.lower() in IMAGE_SUFFIXES:
+            print(f"wrote {dst}: {emojifier.image(src, dst)} face(s)")
+            continue
+        timeline = None
+        if args.timeline:
+            timeline = Path(args.timeline) / f"{src.stem}.csv" if folder else Path(args.timeline)
+        try:
+            report = emojifier.video(src, dst, timeline, args.quiet)
+        except KeyboardInterrupt:
+            print(f"edge-emojify: interrupted; {dst} was not written", file=sys.stderr)
+            raise
+        print(f"wrote {dst}: {report.frames} frames, {report.media_seconds:.1f} s of video in "
+              f"{report.wall_seconds:.1f} s ({report.realtime:.2f}x real time)")
+        print(report.coverage.summary())
+        print(report.timeline.summary())
+        if timeline is not None:
+            print(f"timeline: {timeline}, {timeline.with_suffix('.png')}")
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     if args.reference:
         print(config_mod.reference_markdown())
@@ -131,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "video":
+            return cmd_video(args)
         if args.command == "doctor":
             from edge_emojify.doctor import run_doctor
 

@@ -106,6 +106,11 @@ class DisplayConfig:
     fbdev: str = _opt("/dev/fb0", "framebuffer device for the framebuffer sink")
     mirror: bool = _opt(True, "show the camera mirrored left-right, like a mirror")
     show_fps: bool = _opt(False, "draw the frame rate in every mode")
+    cover: str = _opt("emoji", "how mirror mode hides a face: emoji = the emoji over the head; full = the "
+                      "emoji grown to cover the whole face box plus cover_margin; blur = that area blurred, "
+                      "no emoji", ("emoji", "full", "blur"))
+    cover_margin: float = _opt(0.15, "with cover full or blur: the margin around the face box, as a fraction "
+                               "of the face's size", lo=0.0, hi=1.0)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from edge_emojify.config import DecisionConfig, TrackingConfig
 from edge_emojify.decision import Decider
@@ -107,3 +108,31 @@ def test_a_face_keeps_the_track_it_overlaps_not_a_neighbour_whose_centre_is_near
     ids = {t.face.box: t.track_id for t in tr.update([adult, child], np.stack([scores(HAPPY), scores(SAD)]), 0.0)}
     tracks = tr.update([face(104, 102)], scores(HAPPY)[None], 0.1)  # the child is missed this frame
     assert {t.track_id: t.missed for t in tracks} == {ids[adult.box]: 0, ids[child.box]: 1}
+
+
+def test_a_missed_face_moves_on_at_its_velocity_and_no_farther_than_half_its_width():
+    tr = tracker(expire_seconds=1.0)
+    for i in range(10):  # 3 px right and 1 px down a frame at 30 fps: 90 and 30 px/s
+        tr.update([face(100 + 3 * i, 50 + i)], scores(HAPPY)[None], i / 30)
+    last = face(127, 59)
+    missed = tr.update([], np.zeros((0, 7)), 12 / 30)[0]  # three frames on, nothing detected
+    assert missed.missed == 1 and missed.seen == 9 / 30
+    np.testing.assert_allclose(missed.face.box, np.array(last.box) + [9, 3, 9, 3], atol=0.3)
+    np.testing.assert_allclose(missed.face.keypoints, last.keypoints + [9, 3], atol=0.3)
+    assert (missed.face.width, missed.face.height) == (100, 100)  # the size is not extrapolated
+    far = tr.update([], np.zeros((0, 7)), 1.2)[0]  # 0.9 s later it would be 85 px away: held at 50
+    shift = np.array(far.face.box[:2]) - last.box[:2]
+    assert np.hypot(*shift) == pytest.approx(50)
+    assert shift[0] / shift[1] == pytest.approx(3, abs=0.05)  # on its heading
+    back = tr.update([face(200, 80)], scores(HAPPY)[None], 1.25)[0]  # found again where it really is
+    assert back.track_id == missed.track_id and back.face.box == (200, 80, 300, 180)
+
+
+def test_a_new_or_still_face_is_not_predicted_to_move():
+    tr = tracker()
+    tr.update([face(100, 100)], scores(HAPPY)[None], 0.0)
+    assert tr.update([], np.zeros((0, 7)), 0.1)[0].face.box == (100, 100, 200, 200)
+    tr = tracker()
+    for i in range(5):
+        tr.update([face(100, 100)], scores(HAPPY)[None], i / 30)
+    assert tr.update([], np.zeros((0, 7)), 0.3)[0].face.box == (100, 100, 200, 200)

@@ -13,6 +13,10 @@ from edge_emojify.errors import UserError
 from edge_emojify.labels import EMOJI_CODEPOINTS
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+# Every face emoji is opaque within this fraction of its width from its centre (a test checks the
+# artwork), so an emoji that must hide a face is sized from it.
+OPAQUE_RADIUS = 0.44
+BLUR_CELLS = 8  # a blurred face keeps this many cells across: a shape, never a recognisable face
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
 
@@ -95,11 +99,24 @@ def blend(canvas: np.ndarray, sprite: Sprite, cx: float, cy: float) -> None:
     cv2.add(behind, sprite.premultiplied[rows, cols], dst=region)
 
 
+def blur_box(canvas: np.ndarray, box: tuple[float, float, float, float]) -> None:
+    """Blur a box of the canvas in place down to ``BLUR_CELLS`` cells across (clipped to the canvas)."""
+    x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
+    x1, y1 = min(canvas.shape[1], int(np.ceil(box[2]))), min(canvas.shape[0], int(np.ceil(box[3])))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    region = canvas[y0:y1, x0:x1]
+    cells = max(1, round(BLUR_CELLS * (y1 - y0) / (x1 - x0)))
+    small = cv2.resize(region, (BLUR_CELLS, cells), interpolation=cv2.INTER_AREA)
+    cv2.resize(small, (x1 - x0, y1 - y0), dst=region, interpolation=cv2.INTER_LINEAR)
+
+
 class EmojiAtlas:
     """The emoji PNGs, with a small cache of scaled and rotated copies.
 
-    Sizes are rounded to 4 px and angles to 3 degrees so a face that moves slightly reuses
-    the same sprite instead of resampling every frame. The cache is bounded in bytes (a
+    Sizes are rounded up in steps of about a sixteenth (at least 4 px) and angles to 3 degrees,
+    so a face that moves slightly reuses the same sprite instead of resampling every frame, and
+    a sprite is never smaller than asked (an emoji that must hide a face relies on it). The cache is bounded in bytes (a
     full-screen sprite is megabytes), so memory stays flat over days.
     """
 
@@ -118,7 +135,8 @@ class EmojiAtlas:
 
     def sprite(self, name: str, size: float, angle: float = 0.0) -> Sprite:
         """Emoji ``name`` about ``size`` px wide, rotated ``angle`` degrees counter-clockwise."""
-        key = (name, max(4, int(round(size / 4)) * 4), int(round(angle / 3)) * 3)
+        step = max(4, int(size / 16) // 4 * 4)
+        key = (name, max(4, int(np.ceil(size / step)) * step), int(round(angle / 3)) * 3)
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)

@@ -15,7 +15,16 @@ import cv2
 import numpy as np
 
 from edge_emojify.labels import EMOTIONS, UNSURE
-from edge_emojify.render.draw import EmojiAtlas, Placement, blend, centred_text, letterbox, text
+from edge_emojify.render.draw import (
+    OPAQUE_RADIUS,
+    EmojiAtlas,
+    Placement,
+    blend,
+    blur_box,
+    centred_text,
+    letterbox,
+    text,
+)
 from edge_emojify.types import Frame, Track
 
 if TYPE_CHECKING:  # config takes the mode names from here, so this module must not import it
@@ -101,10 +110,23 @@ class Renderer:
 
     def _mirror(self, frame: Frame, tracks: list[Track], canvas: np.ndarray, stats: FrameStats) -> None:
         for s in self._camera(frame, tracks, canvas):
-            x0, y0, x1, y1 = s.box
-            size = (x1 - x0) * EMOJI_SCALE
-            sprite = self.atlas.sprite(s.track.label, size, s.angle)
-            blend(canvas, sprite, (x0 + x1) / 2, (y0 + y1) / 2 - EMOJI_LIFT * (y1 - y0))
+            self._cover(canvas, s)
+
+    def _cover(self, canvas: np.ndarray, s: OnScreen) -> None:
+        """Hide one face as ``display.cover`` says: the emoji over the head, or all of box + margin covered."""
+        x0, y0, x1, y1 = s.box
+        w, h = x1 - x0, y1 - y0
+        if self.cfg.cover == "emoji":
+            sprite = self.atlas.sprite(s.track.label, w * EMOJI_SCALE, s.angle)
+            blend(canvas, sprite, (x0 + x1) / 2, (y0 + y1) / 2 - EMOJI_LIFT * h)
+            return
+        m = self.cfg.cover_margin
+        if self.cfg.cover == "blur":
+            blur_box(canvas, (x0 - m * w, y0 - m * h, x1 + m * w, y1 + m * h))
+            return
+        # The emoji's opaque disc must reach the corners of box + margin.
+        size = max(w * EMOJI_SCALE, np.hypot(w, h) * (1 + 2 * m) / (2 * OPAQUE_RADIUS))
+        blend(canvas, self.atlas.sprite(s.track.label, size, s.angle), (x0 + x1) / 2, (y0 + y1) / 2)
 
     def _panel(self, frame: Frame, tracks: list[Track], canvas: np.ndarray, stats: FrameStats) -> None:
         h, w = canvas.shape[:2]

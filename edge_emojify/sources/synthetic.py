@@ -34,13 +34,18 @@ class MovingFacesSource:
         self.fps = 30.0  # its own clock: the motion is defined per frame, whatever the CPU's speed
         self.size = size
         self.detect_width = detect_width
-        heads = []
+        heads, in_head = [], []
         for name, box in PORTRAITS.items():
-            head = head_crop(cv2.imread(str(DATA_DIR / name)), box, 0.5)
+            image = cv2.imread(str(DATA_DIR / name))
+            head = head_crop(image, box, 0.5)
             scale = face_px / (box[2] - box[0])
             heads.append(cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
+            left, top = max(0, int(box[0] - 0.5 * (box[2] - box[0]))), max(0, int(box[1] - 0.5 * (box[3] - box[1])))
+            in_head.append(tuple(v * scale for v in (box[0] - left, box[1] - top, box[2] - left, box[3] - top)))
         rng = np.random.default_rng(seed)
         self._heads = [heads[i % len(heads)] for i in range(faces)]
+        self._in_head = [in_head[i % len(heads)] for i in range(faces)]
+        self.boxes: list[tuple[float, float, float, float]] = []  # the true face boxes of the last frame
         self._phase = rng.uniform(0, 2 * np.pi, (faces, 2))
         self._speed = rng.uniform(0.01, 0.03, (faces, 2))
         self._wall = np.full((size[1], size[0], 3), 110, np.uint8)
@@ -50,11 +55,13 @@ class MovingFacesSource:
         w, h = self.size
         image = self._wall.copy()
         t = self._index
-        for head, phase, speed in zip(self._heads, self._phase, self._speed, strict=True):
+        self.boxes = []
+        for head, box, phase, speed in zip(self._heads, self._in_head, self._phase, self._speed, strict=True):
             hh, hw = head.shape[:2]
             x = int((np.sin(phase[0] + speed[0] * t) + 1) / 2 * max(0, w - hw))
             y = int((np.sin(phase[1] + speed[1] * t) + 1) / 2 * max(0, h - hh))
             image[y:y + hh, x:x + hw] = head[:h - y, :w - x]
+            self.boxes.append((x + box[0], y + box[1], x + box[2], y + box[3]))
         self._index += 1
         return frame_from_bgr(image, self._index, self.detect_width, timestamp=t / self.fps)
 

@@ -1,0 +1,44 @@
+"""How well a video's faces stayed covered: the frames held by prediction and the longest such gap.
+
+A face the detector misses for a few frames stays covered where the tracker predicts it; this
+counts how often that happened, so a user who shares the result knows how much rested on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from edge_emojify.types import Track
+
+
+@dataclass
+class Coverage:
+    frames: int = 0
+    face_frames: int = 0  # frames with at least one face covered
+    predicted_frames: int = 0  # frames in which a covered face had no fresh detection
+    longest_gap: int = 0  # the most consecutive frames one face was covered without a detection
+    longest_gap_seconds: float = 0.0
+    _seen: set[int] = field(default_factory=set)
+
+    def add(self, tracks: list[Track], time: float) -> None:
+        self.frames += 1
+        self._seen.update(t.track_id for t in tracks)
+        if tracks:
+            self.face_frames += 1
+        missed = [t for t in tracks if t.missed]
+        if missed:
+            self.predicted_frames += 1
+        for t in missed:
+            if t.missed > self.longest_gap:
+                self.longest_gap = t.missed
+                self.longest_gap_seconds = time - t.seen
+
+    @property
+    def faces(self) -> int:
+        return len(self._seen)
+
+    def summary(self) -> str:
+        share = self.predicted_frames / self.frames if self.frames else 0.0
+        return (f"coverage: {self.face_frames} of {self.frames} frames had faces ({self.faces} tracked); "
+                f"{self.predicted_frames} frames ({share:.1%}) covered a face by prediction, without a fresh "
+                f"detection; longest gap {self.longest_gap} frames ({self.longest_gap_seconds:.2f} s)")

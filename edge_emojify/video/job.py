@@ -1,0 +1,217 @@
+"""Emojify a recorded video (or a folder of videos and photos): every frame, in order, sound kept.
+
+The frames go through the mirror's own pipeline and renderer (docs/design.md), with the
+settings a recording wants: never mirrored, faces covered whole (``display.cover = "full"``,
+or ``"blur"``) and time taken from the file's timestamps, so what a face shows follows the clip
+and not this machine's speed. Nothing is dropped for speed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge_emojify.config import Config
+from edge_emojify.errors import UserError
+from edge_emojify.pipeline import Pipeline, build_pipeline
+from edge_emojify.render.draw import EmojiAtlas
+from edge_emojify.render.modes import FrameStats, Renderer
+from edge_emojify.resources import emoji_dir
+from edge_emojify.sources.base import frame_from_bgr
+from edge_emojify.sources.images import IMAGE_SUFFIXES
+from edge_emojify.video.coverage import Coverage
+from edge_emojify.video.media import VIDEO_SUFFIXES, AudioPacket, MediaReader, MediaWriter
+from edge_emojify.video.timeline import Timeline
+
+log = logging.getLogger(__name__)
+
+# Inputs taken from a folder: what FFmpeg reads beyond the suffixes it writes here.
+VIDEO_INPUTS = (*VIDEO_SUFFIXES, ".m4v", ".3gp", ".mts", ".m2ts", ".ts", ".mpg", ".mpeg", ".wmv", ".flv")
+
+
+def video_config(cfg: Config, mode: str | None = None, cover: str = "full") -> Config:
+    """The config for a recording: the chosen mode and cover, never mirrored, no fps overlay."""
+    display = dataclasses.replace(cfg.display, mirror=False, show_fps=False, cover=cover,
+                                  mode=mode or cfg.display.mode)
+    return dataclasses.replace(cfg, display=display)
+
+
+@dataclass(frozen=True)
+class VideoReport:
+    """What one video's run did, for the closing lines and for tests."""
+
+    output: Path
+    frames: int
+    media_seconds: float
+    wall_seconds: float
+    coverage: Coverage
+    timeline: Timeline
+
+    @property
+    def realtime(self) -> float:
+        """× real time: seconds of video done per second of work."""
+        return self.media_seconds / self.wall_seconds if self.wall_seconds else 0.0
+
+
+class Progress:
+    """Frames done, fps, × real time and ETA on a terminal (tqdm); silent when quiet or not a terminal."""
+
+    def __init__(self, name: str, total: int, quiet: bool) -> None:
+        self._bar = None
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total or None, unit="frame", desc=name, dynamic_ncols=True, leave=True)
+        self._start = time.perf_counter()
+        self._shown = self._start
+
+    def update(self, media_seconds: float) -> None:
+        if self._bar is None:
+            return
+        self._bar.update(1)
+        now = time.perf_counter()
+        if now - self._shown > 0.5:
+            self._shown = now
+            self._bar.set_postfix_str(f"{media_seconds / (now - self._start):.2f}x real time", refresh=False)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+class Emojifier:
+    """Loads the models once and emojifies files one after another."""
+
+    def __init__(self, cfg: Config, pipeline: Pipeline | None = None) -> None:
+        self.cfg = cfg
+        self.pipeline = pipeline or build_pipeline(cfg)
+        self.renderer = Renderer(EmojiAtlas(emoji_dir()), cfg.display)
+
+    def video(self, src: Path, dst: Path, timeline_csv: Path | None = None, quiet: bool = False) -> VideoReport:
+        """Emojify one video into ``dst`` (written whole or not at all); optionally its mood timeline."""
+        _check_distinct(src, dst)
+        reader = MediaReader(src)
+        try:
+            return self._video(reader, dst, timeline_csv, quiet)
+        finally:
+            reader.close()
+
+    def _video(self, reader: MediaReader, dst: Path, timeline_csv: Path | None, quiet: bool) -> VideoReport:
+        self.pipeline.reset()
+        coverage, timeline = Coverage(), Timeline(keep_rows=timeline_csv is not None)
+        stats = FrameStats()
+        writer: MediaWriter | None = None
+        pending_audio: list[AudioPacket] = []  # audio that comes before the first picture sizes the output
+        canvas: np.ndarray | None = None
+        progress = Progress(reader.path.name, reader.frames, quiet)
+        start = time.perf_counter()
+        media_seconds = 0.0
+        try:
+            for item in reader:
+                if isinstance(item, AudioPacket):
+                    if writer is None:
+                        pending_audio.append(item)
+                    else:
+                        writer.copy_audio(item)
+                    continue
+                if writer is None:
+                    h, w = item.image.shape[:2]
+                    writer = MediaWriter(dst, reader, (w, h))
+                    canvas = np.zeros((h, w, 3), np.uint8)
+                    for packet in pending_audio:
+                        writer.copy_audio(packet)
+                    pending_audio.clear()
+                frame = frame_from_bgr(item.image, item.index, self.cfg.source.detect_width, item.time)
+                analysis = self.pipeline.process(frame)
+                tracks = analysis.tracks if analysis else []
+                image = self.renderer.render(frame, tracks, canvas, stats) if analysis else item.image
+                writer.write(item, image)
+                coverage.add(tracks, item.time)
+                timeline.add(item.time, tracks)
+                media_seconds = item.time + 1 / float(reader.rate)
+                progress.update(media_seconds)
+            if writer is None:
+                raise UserError(f"{reader.path} has no video frames; pass a video that plays")
+            writer.commit()
+        except BaseException:
+            if writer is not None:
+                writer.discard()
+            raise
+        finally:
+            progress.close()
+        wall = time.perf_counter() - start
+        if timeline_csv is not None:
+            timeline.write_csv(timeline_csv)
+            timeline.write_png(timeline_csv.with_suffix(".png"))
+        return VideoReport(dst, writer.frames, media_seconds, wall, coverage, timeline)
+
+    def image(self, src: Path, dst: Path) -> int:
+        """Emojify one photo into ``dst`` (written whole or not at all); returns the faces found."""
+        _check_distinct(src, dst)
+        image = cv2.imread(str(src), cv2.IMREAD_COLOR)
+        if image is None:
+            raise UserError(f"{src} is not an image OpenCV can read; pass a JPEG or PNG")
+        self.pipeline.reset()
+        frame = frame_from_bgr(image, 0, self.cfg.source.detect_width, 0.0)
+        analysis = self.pipeline.process(frame)
+        tracks = analysis.tracks if analysis else []
+        canvas = np.zeros_like(frame.image)
+        out = self.renderer.render(frame, tracks, canvas, FrameStats()) if analysis else frame.image
+        ok, data = cv2.imencode(dst.suffix.lower() or ".png", out)
+        if not ok:
+            raise UserError(f"cannot encode {dst}; name it .jpg or .png")
+        _write_atomically(dst, data.tobytes())
+        return len(tracks)
+
+
+def _check_distinct(src: Path, dst: Path) -> None:
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise UserError(f"the output {dst} is the input; choose another -o")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise UserError(f"cannot write {path} ({exc.strerror}); free some space or choose another -o") from None
+
+
+def default_output(src: Path) -> Path:
+    """``clip.mp4`` → ``clip-emojified.mp4`` beside it (a suffix this writer cannot make becomes .mp4)."""
+    suffix = src.suffix.lower() if src.suffix.lower() in (*VIDEO_SUFFIXES, *IMAGE_SUFFIXES) else ".mp4"
+    return src.with_name(f"{src.stem}-emojified{suffix}")
+
+
+def plan(src: Path, out: Path | None) -> list[tuple[Path, Path]]:
+    """(input, output) pairs: one file, or every video and photo of a folder into an output folder."""
+    if src.is_dir():
+        if out is None:
+            raise UserError(f"{src} is a folder; name an output folder with -o")
+        if out.exists() and not out.is_dir():
+            raise UserError(f"{src} is a folder but -o {out} is a file; name a folder")
+        inputs = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in (*VIDEO_INPUTS,
+                                                                                            *IMAGE_SUFFIXES))
+        if not inputs:
+            raise UserError(f"{src} has no videos or photos; pass a folder with some")
+        return [(p, out / (p.name if p.suffix.lower() in (*VIDEO_SUFFIXES, *IMAGE_SUFFIXES)
+                           else p.with_suffix(".mp4").name)) for p in inputs]
+    if not src.exists():
+        raise UserError(f"{src} does not exist; check the name")
+    return [(src, out if out is not None else default_output(src))]

@@ -1,0 +1,305 @@
+"""``edge-emojify video``: every frame, the sound kept, timing and rotation kept, every face covered.
+
+Clips are generated (tests/clips.py: the bundled portraits moving, a 440 Hz tone) so each check
+compares the result with what is true of the input.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import resource
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from clips import MARK, make_clip, read_audio, read_video, red_corner
+
+from edge_emojify.cli import main
+from edge_emojify.config import Config
+from edge_emojify.labels import EMOTIONS, UNSURE
+from edge_emojify.pipeline import build_pipeline
+from edge_emojify.video.job import Emojifier, Progress, plan, video_config
+from edge_emojify.video.media import upright
+from edge_emojify.video.timeline import FIELDS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def changed(before: np.ndarray, after: np.ndarray, box, margin: float = 0.0) -> float:
+    """The share of pixels inside ``box`` (grown by ``margin``) that the emojifier changed clearly."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    x0, y0 = max(0, int(x0 - margin * w)), max(0, int(y0 - margin * h))
+    x1, y1 = int(np.ceil(x1 + margin * w)), int(np.ceil(y1 + margin * h))
+    diff = np.abs(before[y0:y1, x0:x1].astype(int) - after[y0:y1, x0:x1].astype(int)).max(axis=2)
+    return float((diff > 25).mean())
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return make_clip(tmp_path_factory.mktemp("clip") / "party.mp4", keep_images=True)
+
+
+@pytest.fixture(scope="module")
+def emojified(clip, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out") / "party-out.mp4"
+    timeline = out.with_name("mood.csv")
+    assert main(["video", str(clip.path), "-o", str(out), "--timeline", str(timeline), "-q"]) == 0
+    return out, timeline
+
+
+def test_every_frame_comes_out_at_its_time_with_the_sound_unchanged(clip, emojified):
+    out, _ = emojified
+    images, times, rotation = read_video(out)
+    assert len(images) == len(clip.times)
+    assert images[0].shape == clip.images[0].shape and rotation == 0
+    assert times == pytest.approx(clip.times, abs=1e-3)
+    original, copied = read_audio(clip.path), read_audio(out)
+    assert original.size > 0.9 * 48000 * clip.times[-1]
+    np.testing.assert_array_equal(copied, original)  # packets copied: the very same samples
+
+
+def test_every_face_is_covered_with_a_margin_in_every_frame(clip, emojified):
+    images, _, _ = read_video(emojified[0])
+    for before, after, boxes in zip(clip.images, images, clip.boxes, strict=True):
+        for box in boxes:
+            assert changed(before, after, box, margin=0.1) > 0.95
+        # … and the wall away from the faces is the wall it was.
+        assert np.abs(before[-30:, -30:].astype(int) - after[-30:, -30:]).mean() < 6
+
+
+def test_the_timeline_has_a_row_per_face_and_frame_and_a_plot(clip, emojified):
+    _, timeline = emojified
+    with timeline.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == FIELDS
+    assert len(rows) == sum(len(b) for b in clip.boxes)  # two faces, found from the first frame to the last
+    assert sorted({float(r["time"]) for r in rows}) == pytest.approx(clip.times, abs=1e-3)
+    assert {r["track"] for r in rows} == {"1", "2"}
+    for r in rows:
+        assert r["label"] in (*EMOTIONS, UNSURE)
+        assert sum(float(r[e]) for e in EMOTIONS) == pytest.approx(1, abs=0.01)
+    png = timeline.with_suffix(".png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_command_reports_speed_coverage_and_mood(clip, tmp_path, capsys):
+    assert main(["video", str(clip.path), "-o", str(tmp_path / "o.mp4"), "-q"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"wrote {tmp_path / 'o.mp4'}: {len(clip.times)} frames") and "x real time" in out[0]
+    assert out[1].startswith(f"coverage: {len(clip.times)} of {len(clip.times)} frames had faces (2 tracked)")
+    assert out[2].startswith("mood: 2 face(s) seen")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]  # no timeline unless asked for
+
+
+class MissingDetector:
+    """The real detector, made blind on chosen frames (counted from 1), like a face turned away."""
+
+    def __init__(self, detector, blind: set[int]) -> None:
+        self.detector, self.blind, self.frame = detector, blind, 0
+
+    def detect(self, image):
+        self.frame += 1
+        faces = self.detector.detect(image)
+        return [] if self.frame in self.blind else faces
+
+
+def test_faces_stay_covered_where_the_tracker_predicts_them_through_missed_detections(clip, tmp_path):
+    cfg = video_config(Config())
+    pipeline = build_pipeline(cfg)
+    blind = set(range(20, 26))  # six frames, 0.2 s: within tracking.expire_seconds
+    pipeline.detector = MissingDetector(pipeline.detector, blind)
+    out = tmp_path / "o.mp4"
+    report = Emojifier(cfg, pipeline).video(clip.path, out, quiet=True)
+    assert report.coverage.predicted_frames == len(blind)
+    assert report.coverage.longest_gap == len(blind)
+    assert report.coverage.longest_gap_seconds == pytest.approx(len(blind) / 30, abs=1e-3)
+    images, _, _ = read_video(out)
+    for i in sorted(blind):  # the faces keep moving while the detector is blind; the emoji follows them
+        for box in clip.boxes[i - 1]:
+            assert changed(clip.images[i - 1], images[i - 1], box) > 0.95, i
+
+
+def test_blur_hides_faces_without_an_emoji(clip, tmp_path):
+    out = tmp_path / "blur.mp4"
+    assert main(["video", str(clip.path), "-o", str(out), "--blur", "-q"]) == 0
+    images, _, _ = read_video(out)
+    before, after = clip.images[10], images[10]
+    for x0, y0, x1, y1 in clip.boxes[10]:
+        face, hidden = before[int(y0):int(y1), int(x0):int(x1)], after[int(y0):int(y1), int(x0):int(x1)]
+        detail = np.abs(np.diff(face.astype(int), axis=1)).mean()
+        assert np.abs(np.diff(hidden.astype(int), axis=1)).mean() < 0.3 * detail
+        yellow = (hidden[..., 2] > 200) & (hidden[..., 1] > 150) & (hidden[..., 0] < 80)
+        assert yellow.mean() < 0.05  # no emoji
+
+
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_a_rotated_phone_clip_comes_out_upright(tmp_path, rotation):
+    clip = make_clip(tmp_path / "phone.mp4", frames=8, rotation=rotation, audio=False, keep_images=True)
+    out = tmp_path / "out.mp4"
+    assert main(["video", str(clip.path), "-o", str(out), "-q", "--no-cover"]) == 0
+    images, _, stored_rotation = read_video(out)
+    assert stored_rotation == 0
+    expected = upright(clip.images[0], rotation)
+    assert images[0].shape == expected.shape
+    assert red_corner(images[0]) == red_corner(expected) != red_corner(clip.images[0])
+
+
+def test_upright_turns_the_picture_the_way_the_display_matrix_says():
+    image = np.zeros((4, 6, 3), np.uint8)
+    image[0, 0] = 255  # top-left
+    # 90 counter-clockwise: the top-left corner goes to the bottom-left.
+    assert np.argwhere(upright(image, 90)[..., 0])[0].tolist() == [5, 0]
+    assert np.argwhere(upright(image, -90)[..., 0])[0].tolist() == [0, 3]
+    assert np.argwhere(upright(image, 180)[..., 0])[0].tolist() == [3, 5]
+    assert upright(image, 0) is image
+
+
+def test_a_variable_frame_rate_clip_keeps_its_timestamps(tmp_path):
+    clip = make_clip(tmp_path / "vfr.mp4", frames=20, vfr=True)
+    out = tmp_path / "out.mp4"
+    assert main(["video", str(clip.path), "-o", str(out), "-q"]) == 0
+    _, times, _ = read_video(out)
+    assert np.diff(clip.times).round(3).tolist().count(0.1) == 9  # the input really is VFR
+    assert times == pytest.approx(clip.times, abs=1e-3)
+    np.testing.assert_array_equal(read_audio(out), read_audio(clip.path))
+
+
+def test_a_folder_of_videos_and_photos_goes_into_an_output_folder(clip, tmp_path):
+    import cv2
+    from photos import hopper
+
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    (inbox / "clip.mp4").write_bytes(clip.path.read_bytes())
+    cv2.imwrite(str(inbox / "grace.jpg"), hopper())
+    (inbox / "notes.txt").write_text("not media")
+    assert main(["video", str(inbox), "-o", str(tmp_path / "out"), "-q", "--timeline", str(tmp_path / "tl")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip.mp4", "grace.jpg"]
+    assert sorted(p.name for p in (tmp_path / "tl").iterdir()) == ["clip.csv", "clip.png"]
+    photo = cv2.imread(str(tmp_path / "out" / "grace.jpg"))
+    assert photo.shape == hopper().shape and changed(hopper(), photo, (166, 140, 366, 345)) > 0.9
+
+
+def test_default_output_names_and_folder_rules(tmp_path):
+    clip = tmp_path / "a.MOV"
+    clip.write_bytes(b"")
+    assert plan(clip, None) == [(clip, tmp_path / "a-emojified.mov")]
+    odd = tmp_path / "b.m4v"
+    odd.write_bytes(b"")
+    assert plan(odd, None) == [(odd, tmp_path / "b-emojified.mp4")]
+    assert plan(tmp_path, tmp_path / "out")[1] == (odd, tmp_path / "out" / "b.mp4")
+
+
+def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edge_emojify", "video", *args, "-q"], capture_output=True,
+                          text=True, cwd=ROOT, timeout=300, **kwargs)
+
+
+def one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("edge-emojify: error:")]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_bad_inputs_get_one_line_and_exit_2_and_leave_nothing(tmp_path, clip):
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 100)
+    one_line_error(run_cli(str(text), "-o", str(tmp_path / "a.mp4")), str(text), "not a video")
+    one_line_error(run_cli(str(tmp_path / "missing.mp4")), "does not exist")
+    # A file with sound and no picture.
+    import av
+
+    tone = tmp_path / "tone.m4a"
+    with av.open(str(tone), "w") as out:
+        stream = out.add_stream("aac", rate=48000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+        frame.sample_rate, frame.pts = 48000, 0
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    one_line_error(run_cli(str(tone), "-o", str(tmp_path / "b.mp4")), str(tone), "no video stream")
+    # A codec no decoder here knows: an AVI whose codec tag was changed to one that does not exist.
+    avi = make_clip(tmp_path / "odd.avi", frames=3, audio=False, codec="mpeg4").path
+    avi.write_bytes(avi.read_bytes().replace(b"FMP4", b"ZZZZ"))
+    one_line_error(run_cli(str(avi), "-o", str(tmp_path / "c.mp4")), str(avi), "cannot be decoded")
+    # An output that cannot be written (its folder is a file) and a suffix nothing here writes.
+    one_line_error(run_cli(str(clip.path), "-o", str(text / "out.mp4")), "choose another -o")
+    one_line_error(run_cli(str(clip.path), "-o", str(tmp_path / "out.gif")), "must end in")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["notes.mp4", "tone.m4a", "odd.avi"])
+
+
+def test_a_full_disk_ends_in_one_line_and_no_half_written_file(tmp_path, clip):
+    def small_disk() -> None:  # the file-size limit fails writes past 64 KiB with EFBIG, like a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    out = tmp_path / "out" / "big.mp4"
+    out.parent.mkdir()
+    result = run_cli(str(clip.path), "-o", str(out), preexec_fn=small_disk)
+    one_line_error(result, str(out), "disk is full")
+    assert list(out.parent.iterdir()) == []
+
+
+def test_ctrl_c_leaves_no_half_written_file(tmp_path, clip):
+    cfg = video_config(Config())
+    pipeline = build_pipeline(cfg)
+    calls = {"n": 0}
+    real = pipeline.process
+
+    def interrupted(frame):
+        calls["n"] += 1
+        if calls["n"] == 10:
+            raise KeyboardInterrupt
+        return real(frame)
+
+    pipeline.process = interrupted
+    out = tmp_path / "o.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        Emojifier(cfg, pipeline).video(clip.path, out, quiet=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_output_gets_the_usual_file_mode(tmp_path, clip):
+    out = tmp_path / "o.mp4"
+    old = os.umask(0o022)
+    try:
+        assert main(["video", str(clip.path), "-o", str(out), "-q"]) == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644
+
+
+def test_progress_shows_frames_rate_and_real_time_on_a_terminal(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    progress = Progress("clip.mp4", 10, quiet=False)
+    progress._start -= 1.0  # a second of work so far
+    progress._shown -= 1.0
+    for i in range(10):
+        progress.update((i + 1) / 30)
+    progress.close()
+    shown = terminal.getvalue()
+    assert "clip.mp4" in shown and "10/10" in shown and "frame/s" in shown and "x real time" in shown
+    quiet = Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    progress = Progress("clip.mp4", 10, quiet=True)
+    progress.update(0.1)
+    progress.close()
+    assert quiet.getvalue() == ""
+
+
+def test_the_mark_helper_finds_the_corner():
+    image = np.full((100, 160, 3), 110, np.uint8)
+    image[-MARK:, :MARK] = (0, 0, 255)
+    assert red_corner(image) == (1, 0)
