@@ -15,6 +15,7 @@ import numpy as np
 
 from edge_emojify.config import Config
 from edge_emojify.errors import UserError
+from edge_emojify.thermal import Thermal, read_thermal
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -134,10 +135,27 @@ def check_service(runner: Callable[..., subprocess.CompletedProcess] = subproces
                  "sudo systemd/install.sh, or: journalctl -u edge-emojify -b")
 
 
+HOT_CELSIUS = 80.0  # the Pi 4 and 5 start to throttle at 85 °C (the soft limit at 80 on some boards)
+
+
+def check_heat(read: Callable[[], Thermal] = read_thermal) -> Check:
+    state = read()
+    if state.celsius is None and state.throttled is None:
+        return Check("heat", OK, "no SoC temperature or throttling flags here (not a Pi)")
+    detail = state.describe() or "no throttling"
+    if state.now:
+        return Check("heat", FAIL, detail, "use the official 5 V power supply, and a heatsink or fan")
+    if state.celsius is not None and state.celsius >= HOT_CELSIUS:
+        return Check("heat", WARN, f"{detail}: close to where the Pi slows itself down", "add a heatsink or fan")
+    if state.since_boot:
+        return Check("heat", WARN, detail, "check the power supply and cooling: it was limited since boot")
+    return Check("heat", OK, detail)
+
+
 def run_doctor(loaded: tuple[Config, Path | None]) -> int:
     cfg, path = loaded
     checks = [check_config(cfg, path), check_models(cfg), check_camera(cfg), check_display(cfg),
-              check_gpio(cfg), check_service()]
+              check_gpio(cfg), check_heat(), check_service()]
     for c in checks:
         print(f"[{c.status:>4}] {c.name:<8} {c.detail}" + (f"\n       fix: {c.fix}" if c.fix else ""))
     failed = [c.name for c in checks if c.status == FAIL]
