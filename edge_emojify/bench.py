@@ -57,45 +57,107 @@ def percentiles(samples: dict[str, list[float]]) -> dict[str, tuple[float, float
 
 
 def time_pipeline(cfg: Config, frames: list[Frame], warmup: int = 10) -> dict[str, list[float]]:
-    """Milliseconds per stage per frame (after ``warmup`` untimed frames)."""
+    """Milliseconds per stage per frame (after ``warmup`` untimed frames), with the CPU time of each frame.
+
+    CPU time is the process's (every interpreter thread counts), so ``--threads 4`` shows what the
+    extra threads cost as well as what they save.
+    """
     pipeline = build_pipeline(cfg)
     renderer = Renderer(EmojiAtlas(emoji_dir()), cfg.display)
     h, w = frames[0].image.shape[:2]
     canvas = np.zeros((cfg.display.height or h, cfg.display.width or w, 3), np.uint8)
-    samples: dict[str, list[float]] = {"detect": [], "emotion": [], "track": [], "render": [], "frame": []}
+    samples: dict[str, list[float]] = {"detect": [], "emotion": [], "track": [], "render": [], "frame": [],
+                                       "cpu": []}
     faces = []
     for i, frame in enumerate(frames[:warmup] + frames):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         analysis = pipeline.process(frame)
         tracks = analysis.tracks if analysis else []
         t1 = time.perf_counter()
         renderer.render(frame, tracks, canvas, FrameStats())
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         if i < warmup:
             continue
         for stage, ms in (analysis.stage_ms if analysis else {}).items():
             samples[stage].append(ms)
         samples["render"].append((t2 - t1) * 1e3)
         samples["frame"].append((t2 - t0) * 1e3)
+        samples["cpu"].append((c2 - c0) * 1e3)
         faces.append(sum(1 for t in tracks if t.missed == 0))
     samples["faces"] = faces
     return samples
 
 
+def idle_cost(samples: dict[str, list[float]]) -> str:
+    """Frames without a detected face against frames with one: what an empty hall costs."""
+    frame, faces = np.array(samples["frame"]), np.array(samples["faces"])
+    idle, busy = frame[faces == 0], frame[faces > 0]
+    if not idle.size or not busy.size:
+        return f"idle frames (no face): {idle.size}, frames with faces: {busy.size}"
+    return (f"idle frames (no face): {idle.size}, mean {idle.mean():.2f} ms; frames with faces: {busy.size}, "
+            f"mean {busy.mean():.2f} ms; idle/face {idle.mean() / busy.mean():.2f}")
+
+
 def report(title: str, samples: dict[str, list[float]]) -> str:
     stats = percentiles({k: v for k, v in samples.items() if k != "faces"})
-    lines = [title, f"{'stage':>8}  {'p50 ms':>7}  {'p95 ms':>7}"]
-    lines += [f"{k:>8}  {p50:7.2f}  {p95:7.2f}" for k, (p50, p95) in stats.items()]
+    lines = [title, f"{'stage':>8}  {'p50 ms':>7}  {'p95 ms':>7}  {'mean ms':>7}"]
+    lines += [f"{k:>8}  {p50:7.2f}  {p95:7.2f}  {np.mean(samples[k]):7.2f}" for k, (p50, p95) in stats.items()]
     frame_mean = float(np.mean(samples["frame"]))
+    p50, p95 = stats["frame"]
     lines.append(f"{len(samples['frame'])} frames, {np.mean(samples['faces']):.2f} faces/frame, "
-                 f"{1000 / frame_mean:.1f} fps (mean {frame_mean:.2f} ms/frame)")
+                 f"{1000 / frame_mean:.1f} fps (mean {frame_mean:.2f} ms/frame), p95/p50 {p95 / p50:.2f}")
+    lines.append(idle_cost(samples))
     return "\n".join(lines)
 
 
-def run_bench(cfg: Config, count: int, width: int, faces: int = 0) -> int:
+SCREENS = ((800, 480), (1280, 720), (1920, 1080))  # the official 7" DSI screen, HD, full HD
+
+
+def time_screens(cfg: Config, frames: list[Frame], sink_factory=None, count: int = 60) -> dict[str, list[float]]:
+    """Renderer + sink per screen size: what drawing a finished frame costs at each size."""
+    from edge_emojify.sinks.null import NullSink
+
+    pipeline = build_pipeline(cfg)
+    analyses = [pipeline.process(f) for f in frames[:count]]
+    renderer = Renderer(EmojiAtlas(emoji_dir()), cfg.display)
+    out: dict[str, list[float]] = {}
+    for size in SCREENS:
+        sink = (sink_factory or NullSink)(size)
+        try:
+            canvas = np.zeros((sink.size[1], sink.size[0], 3), np.uint8)
+            times = []
+            for frame, analysis in zip(frames[:count], analyses, strict=True):
+                t0 = time.perf_counter()
+                sink.show(renderer.render(frame, analysis.tracks if analysis else [], canvas, FrameStats()))
+                times.append((time.perf_counter() - t0) * 1e3)
+        finally:
+            sink.close()
+        out[f"{size[0]}x{size[1]}"] = times[5:]
+    return out
+
+
+def pygame_window(size: tuple[int, int]):
+    """A pygame window (SDL's dummy driver where there is no display) as the screen path's sink."""
+    from edge_emojify.sinks.pygame_sink import PygameSink
+
+    return PygameSink(size, fullscreen=False)
+
+
+def run_bench(cfg: Config, count: int, width: int, faces: int = 0, screens: bool = False) -> int:
     frames = load_frames(cfg, count, width, faces)
     h, w = frames[0].image.shape[:2]
     print(f"bench: {len(frames)} frames of {w}x{h}, {cfg.emotion.threads} thread(s), "
           f"detector range {cfg.detector.range}, mode {cfg.display.mode}", flush=True)
     print(report("edge-emojify pipeline", time_pipeline(cfg, frames)))
+    if screens:
+        import importlib.util
+        import os
+
+        sink = pygame_window if importlib.util.find_spec("pygame") else None
+        if sink and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        name = f"pygame ({os.environ.get('SDL_VIDEODRIVER', 'default')} driver)" if sink else "null"
+        print(f"screen path: render + {name} sink, mode {cfg.display.mode}")
+        for size, times in time_screens(cfg, frames, sink).items():
+            print(f"{size:>10}  p50 {np.percentile(times, 50):6.2f} ms  p95 {np.percentile(times, 95):6.2f} ms")
     return 0

@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--width", type=int, default=640, help="resize frames to this width (0 = as is)")
     bench.add_argument("--faces", type=int, default=0,
                        help="use N synthetic moving faces instead of the source (e.g. 3)")
+    bench.add_argument("--threads", type=int, help="interpreter threads (emotion.threads), e.g. 1 or 4")
+    bench.add_argument("--screens", action="store_true",
+                       help="also time renderer + sink at 800x480, 1280x720 and 1920x1080")
 
     cfg = sub.add_parser("config", help="print the effective config or the reference",
                          description="Print the effective config (after file and --set) as TOML.")
@@ -192,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
             from edge_emojify.bench import run_bench
 
             cfg, _ = load_config(args)
-            return run_bench(cfg, args.frames, args.width, args.faces)
+            if args.threads:
+                cfg = config_mod.override(cfg, [f"emotion.threads={args.threads}"])
+            return run_bench(cfg, args.frames, args.width, args.faces, args.screens)
         return cmd_config(args)
     except (UserError, SourceError, SinkError) as exc:
         print(f"edge-emojify: error: {exc}", file=sys.stderr)

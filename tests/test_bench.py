@@ -1,0 +1,26 @@
+"""``edge-emojify bench``: the figures it prints (never judged as times: this machine is shared)."""
+
+from __future__ import annotations
+
+from edge_emojify.bench import idle_cost
+from edge_emojify.cli import main
+
+
+def test_bench_prints_every_stage_cpu_time_idle_cost_and_the_screen_path(capsys, monkeypatch):
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    assert main(["bench", "--frames", "12", "--faces", "2", "--threads", "2", "--screens"]) == 0
+    out = capsys.readouterr().out
+    assert "2 thread(s)" in out.splitlines()[0]
+    for row in ("detect", "emotion", "track", "render", "frame", "cpu"):
+        assert any(line.split()[:1] == [row] and len(line.split()) == 4 for line in out.splitlines()), row
+    assert "p95/p50" in out and "idle frames (no face):" in out
+    assert "screen path: render + pygame" in out
+    for size in ("800x480", "1280x720", "1920x1080"):
+        assert any(line.split()[:1] == [size] for line in out.splitlines()), size
+
+
+def test_idle_cost_compares_frames_without_and_with_faces():
+    samples = {"frame": [2.0, 2.0, 6.0, 10.0], "faces": [0, 0, 1, 2]}
+    assert idle_cost(samples) == ("idle frames (no face): 2, mean 2.00 ms; frames with faces: 2, mean 8.00 ms; "
+                                  "idle/face 0.25")
+    assert idle_cost({"frame": [1.0], "faces": [1]}) == "idle frames (no face): 0, frames with faces: 1"
