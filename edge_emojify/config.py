@@ -106,6 +106,9 @@ class DisplayConfig:
     fbdev: str = _opt("/dev/fb0", "framebuffer device for the framebuffer sink")
     mirror: bool = _opt(True, "show the camera mirrored left-right, like a mirror")
     show_fps: bool = _opt(False, "draw the frame rate in every mode")
+    scaling: str = _opt("sdl", "full screen: sdl = draw at the camera's size (or width/height) and let SDL "
+                        "scale to the screen, on the GPU on a Pi; cpu = draw at the screen's own size",
+                        ("sdl", "cpu"))
     cover: str = _opt("emoji", "how mirror mode hides a face: emoji = the emoji over the head; full = the "
                       "emoji grown to cover the whole face box plus cover_margin; blur = that area blurred, "
                       "no emoji", ("emoji", "full", "blur"))

@@ -16,7 +16,8 @@ def test_bench_prints_every_stage_cpu_time_idle_cost_and_the_screen_path(capsys,
     assert "p95/p50" in out and "idle frames (no face):" in out
     assert "screen path: render + pygame" in out
     for size in ("800x480", "1280x720", "1920x1080"):
-        assert any(line.split()[:1] == [size] for line in out.splitlines()), size
+        assert any(line.split()[:2] == ["cpu", size] for line in out.splitlines()), size
+    assert any(line.split()[:3] == ["sdl", "at", "640x480"] for line in out.splitlines())
 
 
 def test_idle_cost_compares_frames_without_and_with_faces():

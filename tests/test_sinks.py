@@ -181,3 +181,69 @@ def test_framebuffer_fits_a_frame_of_another_size_the_right_way_round(tmp_path):
     FramebufferSink(dev, sysfs).show(frame)
     pixels = np.frombuffer(dev.read_bytes(), np.uint8).reshape(4, 8, 4)
     assert (pixels[:, :3, :3] == (0, 0, 255)).all() and (pixels[:, 5:, :3] == (255, 0, 0)).all()  # blended between
+
+
+class Stand:
+    """A module standing in for another: its own attributes where given, the real module's otherwise."""
+
+    def __init__(self, real, **own) -> None:
+        self.__dict__.update(own, _real=real)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def test_pygame_full_screen_lets_sdl_scale_a_camera_sized_picture(monkeypatch):
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    pygame = pytest.importorskip("pygame")
+    from edge_emojify.sinks.pygame_sink import PygameSink
+
+    sink = PygameSink((640, 360), fullscreen=True, scaled=True)
+    try:  # the renderer draws at the camera's size; SDL fits it to whatever the screen is
+        assert sink.scaled and sink.size == (640, 360)
+        img = np.zeros((360, 640, 3), np.uint8)
+        img[5, 7] = (0, 0, 255)  # red in BGR
+        sink.show(img)
+        assert tuple(sink.screen.get_at((7, 5)))[:3] == (255, 0, 0)
+    finally:
+        sink.close()
+    screen = PygameSink((640, 360), fullscreen=True, scaled=False)
+    try:  # drawn at the screen's own size (the dummy driver's desktop), scaled by the renderer on the CPU
+        info_size = screen.size
+        assert not screen.scaled and info_size != (640, 360)
+    finally:
+        screen.close()
+
+    def refuse_scaling(size, flags=0):  # an SDL with no renderer to scale with, as on some framebuffers
+        if flags & pygame.SCALED:
+            raise pygame.error("no renderer")
+        return pygame.display.set_mode(size, flags)
+
+    no_scaling = Stand(pygame, display=Stand(pygame.display, set_mode=refuse_scaling))
+    fallback = PygameSink((640, 360), fullscreen=True, scaled=True, pygame=no_scaling)
+    try:
+        assert not fallback.scaled and fallback.size == info_size
+    finally:
+        fallback.close()
+
+
+def test_pygame_before_2_1_3_gets_rgb(monkeypatch):
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    pygame = pytest.importorskip("pygame")
+    from edge_emojify.sinks import pygame_sink
+
+    def frombuffer(data, size, fmt):  # pygame 2.1.2 (Debian Bookworm) refuses "BGR"
+        if fmt == "BGR":
+            raise ValueError("Unrecognized type of format")
+        return pygame.image.frombuffer(data, size, fmt)
+
+    old_pygame = Stand(pygame, image=Stand(pygame.image, frombuffer=frombuffer))
+    sink = pygame_sink.PygameSink((32, 24), fullscreen=False, pygame=old_pygame)
+    try:
+        assert not sink._bgr
+        img = np.zeros((24, 32, 3), np.uint8)
+        img[3, 4] = (255, 0, 0)  # blue in BGR
+        sink.show(img)
+        assert tuple(sink.screen.get_at((4, 3)))[:3] == (0, 0, 255)
+    finally:
+        sink.close()

@@ -47,7 +47,7 @@ def open_sink(cfg: DisplayConfig, frame_size: tuple[int, int], fps: float) -> Si
     if kind in ("window", "fullscreen"):
         from edge_emojify.sinks.pygame_sink import PygameSink
 
-        return PygameSink(size, fullscreen=kind == "fullscreen")
+        return PygameSink(size, fullscreen=kind == "fullscreen", scaled=cfg.scaling == "sdl")
     if kind == "framebuffer":
         from edge_emojify.sinks.framebuffer import FramebufferSink
 

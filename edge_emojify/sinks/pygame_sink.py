@@ -20,8 +20,12 @@ log = logging.getLogger(__name__)
 
 class PygameSink:
     name = "pygame"
+    scaled = False  # whether SDL, not the renderer, fits the picture to the screen
 
-    def __init__(self, size: tuple[int, int], fullscreen: bool, pygame: ModuleType | None = None) -> None:
+    def __init__(self, size: tuple[int, int], fullscreen: bool, pygame: ModuleType | None = None,
+                 scaled: bool = False) -> None:
+        """``scaled`` (full screen only): draw at ``size`` and let SDL scale to the screen, on the GPU
+        where SDL has a renderer (the Pi's KMS console), instead of resizing every frame on the CPU."""
         if pygame is None:
             try:
                 import pygame  # noqa: PLC0415 - hardware is imported only when used
@@ -32,9 +36,11 @@ class PygameSink:
         try:
             pygame.display.init()
             if fullscreen:
-                info = pygame.display.Info()
-                size = (info.current_w, info.current_h) if info.current_w > 0 else size
-                self.screen = pygame.display.set_mode(size, pygame.FULLSCREEN | pygame.NOFRAME)
+                self.screen = self._scaled(size) if scaled else None
+                if self.screen is None:
+                    info = pygame.display.Info()
+                    size = (info.current_w, info.current_h) if info.current_w > 0 else size
+                    self.screen = pygame.display.set_mode(size, pygame.FULLSCREEN | pygame.NOFRAME)
                 pygame.mouse.set_visible(False)
             else:
                 self.screen = pygame.display.set_mode(size)
@@ -43,12 +49,26 @@ class PygameSink:
             raise SinkError(f"cannot open the display ({exc}); on a Pi console check KMS is enabled "
                             "(dtoverlay=vc4-kms-v3d), or use display.sink = \"framebuffer\"") from None
         self.size = self.screen.get_size()
-        log.info("display %s via SDL %s, %dx%d", "fullscreen" if fullscreen else "window",
-                 pygame.display.get_driver(), *self.size)
+        self._bgr = _takes_bgr(pygame)
+        log.info("display %s via SDL %s, drawn at %dx%d%s", "fullscreen" if fullscreen else "window",
+                 pygame.display.get_driver(), *self.size, ", scaled by SDL" if self.scaled else "")
+
+    def _scaled(self, size: tuple[int, int]):
+        """A full screen that SDL scales from ``size``, or None where SDL cannot (then the CPU scales)."""
+        try:
+            screen = self.pg.display.set_mode(size, self.pg.FULLSCREEN | self.pg.SCALED)
+        except self.pg.error as exc:
+            log.info("SDL cannot scale on this display (%s): scaling on the CPU", exc)
+            return None
+        self.scaled = True
+        return screen
 
     def show(self, image: np.ndarray) -> None:
-        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        surface = self.pg.image.frombuffer(rgb.tobytes(), (rgb.shape[1], rgb.shape[0]), "RGB")
+        h, w = image.shape[:2]
+        if self._bgr:  # pygame reads the BGR canvas in place: no colour conversion, no copy
+            surface = self.pg.image.frombuffer(np.ascontiguousarray(image), (w, h), "BGR")
+        else:  # pygame before 2.1.3 (Debian Bookworm's 2.1.2) knows only RGB
+            surface = self.pg.image.frombuffer(cv2.cvtColor(image, cv2.COLOR_BGR2RGB).tobytes(), (w, h), "RGB")
         self.screen.blit(surface, (0, 0))
         self.pg.display.flip()
 
@@ -70,3 +90,11 @@ class PygameSink:
             self.screen.fill((0, 0, 0))
             self.pg.display.flip()
             self.pg.display.quit()
+
+
+def _takes_bgr(pygame: ModuleType) -> bool:
+    try:
+        pygame.image.frombuffer(b"\0\0\0", (1, 1), "BGR")
+    except ValueError:
+        return False
+    return True
