@@ -76,7 +76,7 @@ class App:
         self.watchdog = Watchdog(self.notifier)
         self.threaded = threaded
         self.snapshot = snapshot
-        self.pipeline = build_pipeline(cfg)
+        self.pipeline = build_pipeline(cfg, background=threaded)
         self.renderer = Renderer(EmojiAtlas(emoji_dir()), cfg.display)
         self.frames = 0  # frames shown
         self.stats = FrameStats()
@@ -234,7 +234,7 @@ class App:
         self.notifier.reloading()
         try:
             cfg = self.reload_config()
-            pipeline = build_pipeline(cfg)
+            pipeline = build_pipeline(cfg, background=self.threaded)
         except UserError as exc:
             log.error("reload failed, keeping the old config: %s", exc)
             self.notifier.ready()
@@ -246,6 +246,7 @@ class App:
         if cfg.display != self.cfg.display and self._sink is not None:
             self._sink.close()
             self._sink = None
+        self.pipeline.close()
         self.cfg, self.pipeline = cfg, pipeline
         if new_source:
             self.camera = self._supervisor()
@@ -256,6 +257,7 @@ class App:
     def _shutdown(self) -> None:
         self.notifier.stopping()
         self.camera.close()
+        self.pipeline.close()
         if self._sink is not None:
             self._sink.close()
             self._sink = None

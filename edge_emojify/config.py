@@ -52,8 +52,9 @@ class SourceConfig:
 @dataclass(frozen=True)
 class DetectorConfig:
     model_dir: str = _opt("", "folder with face_detection_*.tflite (empty = the shipped models/)")
-    range: str = _opt("auto", "short: faces near the camera; full: small, distant faces; auto: "
-                      "short, plus full when short finds nothing", ("auto", "short", "full", "both"))
+    range: str = _opt("auto", "short: faces near the camera; full: small, distant faces; both: both on "
+                      "every frame; auto: short on the frame and around far faces, full a few times a "
+                      "second beside it (no hitches)", ("auto", "short", "full", "both"))
     min_score: float = _opt(0.6, "minimum detection confidence", lo=0.05, hi=1.0)
     min_face: int = _opt(24, "smallest face width in camera pixels", lo=4, hi=1000)
     max_faces: int = _opt(6, "most faces handled per frame (the largest win)", lo=1, hi=50)

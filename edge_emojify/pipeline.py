@@ -15,6 +15,7 @@ import numpy as np
 from edge_emojify.config import Config
 from edge_emojify.decision import Decider
 from edge_emojify.detection.detector import BlazeFaceDetector, FaceDetector
+from edge_emojify.detection.scheduler import ScheduledDetector
 from edge_emojify.emotion import EmotionModel
 from edge_emojify.errors import UserError
 from edge_emojify.tracking import Tracker
@@ -66,6 +67,12 @@ class Pipeline:
         """Forget every face (a new scene, a reopened camera): nothing carries over."""
         self.tracker.reset()
 
+    def close(self) -> None:
+        """Stop the detector's worker thread, if it has one."""
+        close = getattr(self.detector, "close", None)
+        if close is not None:
+            close()
+
     def process(self, frame: Frame) -> Analysis | None:
         """This frame's tracks and stage times, or None when the frame was bad (skipped and counted)."""
         try:
@@ -76,24 +83,30 @@ class Pipeline:
                 self._bad_reasons.add(str(exc))
                 log.warning("skipping bad frame %d: %s", frame.index, exc)
             return None
+        if frame.cut:
+            self.reset()
         t0 = time.perf_counter()
-        faces = self.detector.detect(frame.image)
+        faces = self.detector.detect(frame.image, self.tracker.expected(frame.timestamp), frame.timestamp)
         t1 = time.perf_counter()
         scores = self.emotion.predict(frame.gray, faces, frame.scale)
         t2 = time.perf_counter()
-        if frame.cut:
-            self.reset()
         tracks = self.tracker.update(faces, scores, frame.timestamp)
         t3 = time.perf_counter()
         return Analysis(tracks, {"detect": (t1 - t0) * 1e3, "emotion": (t2 - t1) * 1e3, "track": (t3 - t2) * 1e3})
 
 
-def build_pipeline(cfg: Config) -> Pipeline:
-    """Load the models named by the config; every failure is a one-line UserError."""
+def build_pipeline(cfg: Config, background: bool = False) -> Pipeline:
+    """Load the models named by the config; every failure is a one-line UserError.
+
+    ``background`` runs the auto range's full-range pass in a worker thread (the live mirror);
+    without it the pass runs in line, so a file's result never depends on this machine's speed.
+    """
     try:
-        detector = BlazeFaceDetector(cfg.detector, cfg.models_dir, cfg.emotion.threads)
+        detector: FaceDetector = BlazeFaceDetector(cfg.detector, cfg.models_dir, cfg.emotion.threads)
     except ValueError as exc:
         raise UserError(f"face detector in {cfg.models_dir} does not match BlazeFace ({exc}); "
                         "re-extract it with python -m convert.extract_detector") from None
+    if cfg.detector.range == "auto":
+        detector = ScheduledDetector(detector, background)
     emotion = EmotionModel(cfg.emotion_model, cfg.emotion.threads, cfg.emotion.prior_correction)
     return Pipeline(detector, emotion, Tracker(cfg.tracking, Decider(cfg.decision)))

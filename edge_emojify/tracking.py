@@ -84,6 +84,10 @@ class Tracker:
         self._motion = {t.track_id: self._motion[t.track_id] for t in updated}
         return list(updated)
 
+    def expected(self, timestamp: float) -> list[tuple[float, float, float, float]]:
+        """Where each live track's face should be at ``timestamp``: where a detector looks first."""
+        return [self._predicted(t.track_id, timestamp - t.seen).box for t in self._tracks]
+
     def _moved(self, track_id: int, face: Face, elapsed: float) -> None:
         """Record a fresh detection and fold its motion since the last one into the track's velocity."""
         last, velocity = self._motion[track_id]

@@ -144,14 +144,14 @@ class BlockingDetector:
         self.blocked = threading.Event()
         self.hung: tuple[float, float] | None = None  # (start, end), time.monotonic()
 
-    def detect(self, image):
+    def detect(self, image, *where):
         self.calls += 1
         if self.calls == self.block_at:
             self.blocked.set()
             start = time.monotonic()
             time.sleep(self.seconds)
             self.hung = (start, time.monotonic())
-        return self.inner.detect(image)
+        return self.inner.detect(image, *where)
 
 
 def test_a_hung_stage_stops_the_watchdog_pings(tmp_path):

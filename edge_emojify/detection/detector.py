@@ -2,13 +2,14 @@
 
 Why two ranges: the short-range model misses faces narrower than about a tenth of the frame
 (a group, people a few metres away) and the full-range model misses faces that fill the frame.
-``auto`` runs short range every frame and adds full range every few frames (and whenever short
-range sees nobody); the tracker carries far faces between those frames, so distant visitors are
-found without paying for both models on every frame.
+Called alone, ``auto`` runs short range every frame and adds full range every few frames (and
+whenever short range sees nobody). The app runs ``auto`` through ``scheduler.ScheduledDetector``
+instead, which keeps the full-range pass off the frame path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -22,7 +23,11 @@ FULL_RANGE_EVERY = 4  # frames between full-range passes in auto mode
 
 
 class FaceDetector(Protocol):
-    def detect(self, image_bgr: np.ndarray) -> list[Face]: ...
+    """Finds faces; ``hints`` (where tracked faces are expected now) and ``timestamp`` (frame time in
+    seconds) let a detector look where faces are and pace its slow passes; others ignore them."""
+
+    def detect(self, image_bgr: np.ndarray, hints: Sequence[tuple[float, float, float, float]] = (),
+               timestamp: float | None = None) -> list[Face]: ...
 
 
 def weighted_nms(det: RawDetections, threshold: float) -> list[Face]:
@@ -63,15 +68,26 @@ def square_tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
     return [(0, int(s), width, int(s) + side) for s in starts]
 
 
-def _shift(det: RawDetections, dx: float, dy: float) -> RawDetections:
+def shift(det: RawDetections, dx: float, dy: float) -> RawDetections:
+    """Candidates found in a crop, moved to the coordinates of the frame the crop starts at (dx, dy)."""
     return RawDetections(det.boxes + np.array([dx, dy, dx, dy], np.float32),
                          det.keypoints + np.array([dx, dy], np.float32), det.scores)
 
 
-def _concat(parts: list[RawDetections]) -> RawDetections:
+def concat(parts: list[RawDetections]) -> RawDetections:
+    if not parts:
+        return RawDetections(np.zeros((0, 4), np.float32), np.zeros((0, 6, 2), np.float32), np.zeros(0, np.float32))
     return RawDetections(np.concatenate([p.boxes for p in parts]),
                          np.concatenate([p.keypoints for p in parts]),
                          np.concatenate([p.scores for p in parts]))
+
+
+def finish(parts: list[RawDetections], cfg: DetectorConfig) -> list[Face]:
+    """Every pass's candidates merged into faces: weighted NMS, then size and count limits, largest first."""
+    faces = weighted_nms(concat(parts), cfg.nms_iou)
+    faces = [f for f in faces if f.width >= cfg.min_face]
+    faces.sort(key=lambda f: f.width * f.height, reverse=True)
+    return faces[: cfg.max_faces]
 
 
 class BlazeFaceDetector:
@@ -90,8 +106,9 @@ class BlazeFaceDetector:
             return True
         return found_by_short == 0 or self._frame % FULL_RANGE_EVERY == 0
 
-    def detect(self, image_bgr: np.ndarray) -> list[Face]:
-        """Faces in ``image_bgr``, largest first, at most ``max_faces``."""
+    def detect(self, image_bgr: np.ndarray, hints: Sequence[tuple[float, float, float, float]] = (),
+               timestamp: float | None = None) -> list[Face]:
+        """Faces in ``image_bgr``, largest first, at most ``max_faces`` (every pass on this frame)."""
         self._frame += 1
         parts = []
         if self.short is not None:
@@ -100,8 +117,5 @@ class BlazeFaceDetector:
             h, w = image_bgr.shape[:2]
             for x0, y0, x1, y1 in square_tiles(w, h):
                 tile = self.full.detect(image_bgr[y0:y1, x0:x1], self.cfg.min_score)  # type: ignore[union-attr]
-                parts.append(_shift(tile, x0, y0))
-        faces = weighted_nms(_concat(parts), self.cfg.nms_iou)
-        faces = [f for f in faces if f.width >= self.cfg.min_face]
-        faces.sort(key=lambda f: f.width * f.height, reverse=True)
-        return faces[: self.cfg.max_faces]
+                parts.append(shift(tile, x0, y0))
+        return finish(parts, self.cfg)

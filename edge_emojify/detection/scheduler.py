@@ -1,0 +1,188 @@
+"""``detector.range = "auto"`` without hitches: what runs on the frame path and what runs beside it.
+
+Measured on this project's CI machine (640×360, one thread): short range on the whole frame
+1.8 ms, short range on a crop around one face 1.6 ms, one full-range tile 6 ms. Running the full
+range model on the frame path (every fourth frame, and on every frame in which short range sees
+nobody) made those frames three times as long as the rest: a visible hitch on a Pi. So:
+
+- **On the frame path**, short range on the whole frame finds near faces, and short range on a
+  crop around each tracked face it missed keeps far faces fresh every frame (in a crop two and
+  a half times its size a far face is as large as a near one).
+- **Beside it**, the full-range pass (square tiles) looks for new far faces a few times a second,
+  in a worker thread on another core when ``background``; its faces are merged when they land,
+  only where no fresh detection already is (they are a few frames old), and tracked from then on.
+- **With nobody there**, the frame path runs short range only when the picture moved (a 64-px
+  thumbnail compared with the last) or every ``IDLE_EVERY`` frames: an empty hall costs almost
+  nothing, and a person walking in moves the picture on the frame they appear.
+
+Without ``background`` (recorded videos, tests) the full-range pass runs in line on its schedule,
+so the result depends only on the frames, never on this machine's speed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from edge_emojify.detection.blazeface import RawDetections
+from edge_emojify.detection.detector import BlazeFaceDetector, concat, finish, shift, square_tiles
+from edge_emojify.types import Face, iou
+
+log = logging.getLogger(__name__)
+
+FULL_RANGE_SECONDS = 0.25  # between full-range passes: a new far face is found within about this
+ROI_SCALE = 2.5  # a crop around a tracked face, in face sizes
+MIN_ROI = 48  # px: a smaller crop is upscaled noise for the 128-px short-range model
+FRESH_IOU = 0.3  # a late full-range face overlapping a fresh detection by more is the same face
+THUMB_WIDTH = 64
+MOTION = 3.0  # mean grey change (0-255) of the thumbnail that counts as the picture moving
+IDLE_EVERY = 15  # frames: with nobody there and nothing moving, short range still runs this often
+
+Box = tuple[float, float, float, float]
+
+
+class FullRangeWorker:
+    """Runs full-range passes on submitted frames, in a thread (``background``) or in line.
+
+    ``submit`` hands over a frame unless a pass is running; ``take`` returns a finished pass's
+    candidates once. A busy worker never makes the frame path wait.
+    """
+
+    def __init__(self, detect: Callable[[np.ndarray], RawDetections], background: bool) -> None:
+        self._detect = detect
+        self._background = background
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._pending: np.ndarray | None = None
+        self._busy = False
+        self._result: RawDetections | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._run, name="full-range", daemon=True)
+            self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._busy
+
+    def submit(self, image: np.ndarray) -> bool:
+        """Start a pass on ``image``; False (nothing done) while one is running."""
+        if not self._background:
+            self._result = self._detect(image)
+            return True
+        with self._lock:
+            if self._busy:
+                return False
+            self._busy, self._pending = True, image.copy()  # the caller reuses its buffers
+        self._wake.set()
+        return True
+
+    def take(self) -> RawDetections | None:
+        with self._lock:
+            result, self._result = self._result, None
+        return result
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                image, self._pending = self._pending, None
+            if image is None:
+                continue
+            try:
+                result = self._detect(image)
+            except Exception:  # noqa: BLE001 - a failed pass must not kill the thread; the next one runs
+                log.exception("full-range face detection failed")
+                result = None
+            with self._lock:
+                self._result, self._busy = result, False
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+
+
+class ScheduledDetector:
+    """BlazeFace in ``auto`` range, scheduled as the module docstring says."""
+
+    def __init__(self, inner: BlazeFaceDetector, background: bool) -> None:
+        if inner.short is None or inner.full is None:
+            raise ValueError("the scheduled detector needs both BlazeFace models")
+        self.inner = inner
+        self.cfg = inner.cfg
+        self.worker = FullRangeWorker(self._full_range, background)
+        self._last_pass: float | None = None
+        self._thumb: np.ndarray | None = None
+        self._idle_frames = 0
+        self.skipped = 0  # idle frames that ran no detector at all (for bench and tests)
+
+    def _full_range(self, image: np.ndarray) -> RawDetections:
+        h, w = image.shape[:2]
+        parts = [shift(self.inner.full.detect(image[y0:y1, x0:x1], self.cfg.min_score), x0, y0)  # type: ignore[union-attr]
+                 for x0, y0, x1, y1 in square_tiles(w, h)]
+        return concat(parts)
+
+    def _moved(self, image: np.ndarray) -> bool:
+        h, w = image.shape[:2]
+        thumb = cv2.resize(image, (THUMB_WIDTH, max(1, round(h * THUMB_WIDTH / w))), interpolation=cv2.INTER_AREA)
+        previous, self._thumb = self._thumb, thumb
+        if previous is None or previous.shape != thumb.shape:
+            return True
+        return float(cv2.absdiff(thumb, previous).mean()) > MOTION
+
+    def detect(self, image_bgr: np.ndarray, hints: Sequence[Box] = (), timestamp: float | None = None) -> list[Face]:
+        """Faces in ``image_bgr``; ``hints`` are where tracked faces are expected in this frame."""
+        short = self.inner.short
+        parts: list[RawDetections] = []
+        moved = self._moved(image_bgr)
+        if hints or moved or self._idle_frames >= IDLE_EVERY:
+            self._idle_frames = 0
+            parts.append(short.detect(image_bgr, self.cfg.min_score))  # type: ignore[union-attr]
+            fresh = parts[0].boxes
+            for box in hints:
+                if fresh.size and iou(np.asarray(box, np.float32), fresh).max() > FRESH_IOU:
+                    continue  # the whole-frame pass already has it
+                roi = _roi(box, image_bgr.shape)
+                if roi is not None:
+                    x0, y0, x1, y1 = roi
+                    parts.append(shift(short.detect(image_bgr[y0:y1, x0:x1], self.cfg.min_score), x0, y0))  # type: ignore[union-attr]
+        else:
+            self._idle_frames += 1
+            self.skipped += 1
+        if timestamp is None or self._last_pass is None or timestamp - self._last_pass >= FULL_RANGE_SECONDS:
+            if self.worker.submit(image_bgr):
+                self._last_pass = timestamp
+        late = self.worker.take()
+        if late is not None and late.scores.size:
+            parts.append(_new_only(late, concat(parts) if parts else None))
+        return finish(parts, self.cfg)
+
+    def close(self) -> None:
+        self.worker.close()
+
+
+def _roi(box: Box, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    """A square crop ``ROI_SCALE`` times the face around ``box``, inside the frame; None if too small."""
+    h, w = shape[:2]
+    side = ROI_SCALE * max(box[2] - box[0], box[3] - box[1])
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
+    x1, y1 = min(w, int(cx + side / 2)), min(h, int(cy + side / 2))
+    return (x0, y0, x1, y1) if min(x1 - x0, y1 - y0) >= MIN_ROI else None
+
+
+def _new_only(late: RawDetections, fresh: RawDetections | None) -> RawDetections:
+    """The late full-range candidates that are not where a fresh detection already is."""
+    if fresh is None or not fresh.scores.size:
+        return late
+    keep = np.array([iou(b, fresh.boxes).max() <= FRESH_IOU for b in late.boxes])
+    return RawDetections(late.boxes[keep], late.keypoints[keep], late.scores[keep])

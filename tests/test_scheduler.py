@@ -1,0 +1,148 @@
+"""The scheduled auto detector: what runs on the frame path, what runs beside it, and when nothing runs.
+
+Passes are counted by wrapping the real BlazeFace models (they still run); the background worker
+is driven by events, never by timing.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+from photos import close_up, group
+
+from edge_emojify.config import Config, DetectorConfig
+from edge_emojify.detection.blazeface import RawDetections
+from edge_emojify.detection.detector import BlazeFaceDetector, concat
+from edge_emojify.detection.scheduler import (
+    FULL_RANGE_SECONDS,
+    IDLE_EVERY,
+    FullRangeWorker,
+    ScheduledDetector,
+    _new_only,
+)
+from edge_emojify.pipeline import build_pipeline
+from edge_emojify.sources.base import frame_from_bgr
+from edge_emojify.types import iou
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+class Counted:
+    """A real BlazeFace model that counts its passes."""
+
+    def __init__(self, model) -> None:
+        self.model, self.calls = model, 0
+
+    def detect(self, image, min_score):
+        self.calls += 1
+        return self.model.detect(image, min_score)
+
+
+def scheduled(background: bool = False) -> tuple[ScheduledDetector, Counted, Counted]:
+    inner = BlazeFaceDetector(DetectorConfig(), MODELS)
+    inner.short, inner.full = Counted(inner.short), Counted(inner.full)
+    return ScheduledDetector(inner, background), inner.short, inner.full
+
+
+def test_an_empty_still_scene_runs_almost_nothing_and_a_face_is_found_on_the_frame_it_appears():
+    det, short, _ = scheduled()
+    empty = np.full((480, 640, 3), 90, np.uint8)
+    still = 2 * (IDLE_EVERY + 1) + 1
+    for i in range(still):
+        assert det.detect(empty, (), i / 30) == []
+    assert short.calls == 3  # the first frame, then once after every IDLE_EVERY frames of stillness
+    assert det.skipped == 2 * IDLE_EVERY
+    face, box = close_up()
+    found = det.detect(face, (), still / 30)  # someone steps in: the picture moves
+    assert len(found) == 1 and iou(np.array(box), np.array([found[0].box]))[0] > 0.7
+
+
+def test_far_faces_stay_fresh_every_frame_from_crops_and_full_range_runs_a_few_times_a_second():
+    image, boxes = group(3, frame=(1280, 720), face_px=60)  # too small for short range on the whole frame
+    cfg = Config()
+    pipeline = build_pipeline(cfg)
+    det, short, full = scheduled()
+    pipeline.detector = det
+    fps, frames = 30, 45
+    fresh = []
+    for i in range(frames):
+        tracks = pipeline.process(frame_from_bgr(image, i, 640, timestamp=i / fps)).tracks
+        fresh.append(sum(1 for t in tracks if t.missed == 0))
+    assert fresh == [3] * frames  # found on the first frame by full range, then by crops around them
+    passes = full.calls / 2  # two square tiles per pass on a 16:9 frame
+    every = math.ceil(FULL_RANGE_SECONDS * fps)  # frames from one pass to the next
+    assert passes == math.ceil(frames / every)
+    assert short.calls == 1 + (frames - 1) * 4  # the whole frame, and from the second on one crop per far face
+    for box in boxes:
+        assert max(iou(np.array(box), np.array([t.face.box for t in tracks]))) > 0.5
+
+
+def test_a_near_face_needs_no_crop():
+    face, _ = close_up()
+    pipeline = build_pipeline(Config())
+    det, short, _ = scheduled()
+    pipeline.detector = det
+    for i in range(10):
+        pipeline.process(frame_from_bgr(face, i, 640, timestamp=i / 30))
+    assert short.calls == 10  # the whole-frame pass found it every time
+
+
+def raw(*boxes) -> RawDetections:
+    b = np.array(boxes, np.float32).reshape(-1, 4)
+    return RawDetections(b, np.zeros((len(b), 6, 2), np.float32), np.full(len(b), 0.9, np.float32))
+
+
+def test_a_late_full_range_face_is_merged_only_where_no_fresh_detection_is():
+    late = raw((100, 100, 150, 150), (400, 100, 450, 150))
+    fresh = raw((104, 102, 154, 152))  # the first has moved a little since the late frame
+    kept = _new_only(late, fresh)
+    assert kept.boxes.tolist() == [[400, 100, 450, 150]]
+    assert _new_only(late, None) is late and _new_only(late, concat([])) is late
+
+
+def test_the_background_worker_never_makes_the_frame_path_wait():
+    release, started = threading.Event(), threading.Event()
+    seen = []
+
+    def slow_full_range(image):  # a full-range pass that takes as long as the test says
+        started.set()
+        release.wait()
+        seen.append(image[0, 0, 0])
+        return raw((10, 10, 60, 60))
+
+    worker = FullRangeWorker(slow_full_range, background=True)
+    try:
+        image = np.zeros((8, 8, 3), np.uint8)
+        assert worker.submit(image)
+        image[:] = 7  # the caller reuses its buffer: the worker has its own copy
+        started.wait(5)
+        assert worker.busy and worker.take() is None
+        assert not worker.submit(image)  # still busy: the frame goes on without a new pass
+        release.set()
+        for _ in range(500):
+            result = worker.take()
+            if result is not None:
+                break
+            threading.Event().wait(0.01)
+        assert result is not None and result.boxes.tolist() == [[10, 10, 60, 60]]
+        assert seen == [0] and worker.take() is None  # a result is handed over once
+        assert worker.submit(image)
+    finally:
+        release.set()
+        worker.close()
+    assert not worker._thread.is_alive()
+
+
+def test_the_live_mirror_runs_full_range_in_the_background_and_files_in_line():
+    live, offline = build_pipeline(Config(), background=True), build_pipeline(Config())
+    try:
+        assert isinstance(live.detector, ScheduledDetector) and live.detector.worker._thread is not None
+        assert isinstance(offline.detector, ScheduledDetector) and offline.detector.worker._thread is None
+        assert isinstance(build_pipeline(Config(detector=DetectorConfig(range="both"))).detector, BlazeFaceDetector)
+    finally:
+        live.close()
+        offline.close()
+    assert not live.detector.worker._thread.is_alive()
