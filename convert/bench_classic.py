@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keras", required=True, type=Path, help="float Keras emotion model (.keras)")
     p.add_argument("--source", default="sample", help="'sample' or a video file")
     p.add_argument("--frames", type=int, default=300)
-    p.add_argument("--faces", type=int, default=0, help="N synthetic moving faces instead of --source")
+    p.add_argument("--faces", type=int, help="N synthetic moving faces instead of --source")
     args = p.parse_args(argv)
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")

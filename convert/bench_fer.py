@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--source", default="sample", help="'sample', a video file or a folder of images")
     p.add_argument("--frames", type=int, default=300)
     p.add_argument("--width", type=int, default=640, help="resize frames to this width (0 = as is)")
-    p.add_argument("--faces", type=int, default=0, help="N synthetic moving faces instead of --source")
+    p.add_argument("--faces", type=int, help="N synthetic moving faces instead of --source")
     args = p.parse_args(argv)
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")

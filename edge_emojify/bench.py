@@ -26,12 +26,13 @@ from edge_emojify.types import Frame
 log = logging.getLogger(__name__)
 
 
-def load_frames(cfg: Config, count: int, width: int, faces: int = 0) -> list[Frame]:
+def load_frames(cfg: Config, count: int, width: int, faces: int | None = None) -> list[Frame]:
     """Up to ``count`` frames of the configured source (looping), resized to ``width``.
 
-    ``faces`` > 0 uses the synthetic moving-faces source with that many faces instead.
+    ``faces`` (0 or more) uses the synthetic moving-faces source with that many faces instead; 0
+    is an empty room, for what idle frames cost.
     """
-    if faces:
+    if faces is not None:
         source = MovingFacesSource(faces=faces, size=(width or 640, round((width or 640) * 3 / 4)))
     else:
         source_cfg = cfg.source if cfg.source.kind != "auto" else dataclasses.replace(cfg.source, kind="sample")
@@ -150,7 +151,7 @@ def pygame_window(size: tuple[int, int]):
     return PygameSink(size, fullscreen=False)
 
 
-def run_bench(cfg: Config, count: int, width: int, faces: int = 0, screens: bool = False) -> int:
+def run_bench(cfg: Config, count: int, width: int, faces: int | None = None, screens: bool = False) -> int:
     frames = load_frames(cfg, count, width, faces)
     h, w = frames[0].image.shape[:2]
     print(f"bench: {len(frames)} frames of {w}x{h}, {cfg.emotion.threads} thread(s), "

@@ -83,8 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(bench)
     bench.add_argument("--frames", type=int, default=300)
     bench.add_argument("--width", type=int, default=640, help="resize frames to this width (0 = as is)")
-    bench.add_argument("--faces", type=int, default=0,
-                       help="use N synthetic moving faces instead of the source (e.g. 3)")
+    bench.add_argument("--faces", type=int,
+                       help="use N synthetic moving faces instead of the source (e.g. 3; 0 = an empty room)")
     bench.add_argument("--threads", type=int, help="interpreter threads (emotion.threads), e.g. 1 or 4")
     bench.add_argument("--screens", action="store_true",
                        help="also time renderer + sink at 800x480, 1280x720 and 1920x1080")

@@ -25,3 +25,9 @@ def test_idle_cost_compares_frames_without_and_with_faces():
     assert idle_cost(samples) == ("idle frames (no face): 2, mean 2.00 ms; frames with faces: 2, mean 8.00 ms; "
                                   "idle/face 0.25")
     assert idle_cost({"frame": [1.0], "faces": [1]}) == "idle frames (no face): 0, frames with faces: 1"
+
+
+def test_an_empty_room_is_all_idle_frames(capsys):
+    assert main(["bench", "--frames", "20", "--faces", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "idle frames (no face): 20, frames with faces: 0" in out
