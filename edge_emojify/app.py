@@ -30,6 +30,7 @@ from edge_emojify.render.modes import FrameStats, Renderer
 from edge_emojify.resources import emoji_dir
 from edge_emojify.sinks import FILE_SINKS, Sink, SinkError, open_sink, resolve_sink
 from edge_emojify.sources import FILE_SOURCES, FrameSource, choose_auto, open_source
+from edge_emojify.thermal import ThermalWatch
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class App:
                  button: Any = None, notifier: Notifier | None = None, threaded: bool = True,
                  snapshot: Callable[[np.ndarray, SnapshotConfig], Any] | None = None,
                  choose_source: Callable[[SourceConfig], SourceConfig] = choose_auto,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, thermal: ThermalWatch | None = None) -> None:
         self.cfg = cfg
         # SIGHUP re-reads the file and re-applies the command line's overrides through this.
         self.reload_config = reload_config or (lambda: config_mod.load(None)[0])
@@ -82,6 +83,7 @@ class App:
         self.stats = FrameStats()
         self.choose_source = choose_source
         self.clock = clock  # the retry schedule and STATUS updates (injected in tests)
+        self.thermal = thermal or ThermalWatch()  # read with each STATUS update, not every frame
         self._source_cfg = self._choose_source(cfg.source)
         self.privacy = False
         self._stop = threading.Event()
@@ -166,7 +168,9 @@ class App:
                                   "show": (t3 - t2) * 1e3})
             if self.clock() - last_status > STATUS_EVERY:
                 last_status = self.clock()
-                self.notifier.status(f"{self.stats.fps:.1f} fps, {len(tracks)} face(s), mode {self.renderer.mode}")
+                heat = self.thermal.poll().describe()
+                self.notifier.status(f"{self.stats.fps:.1f} fps, {len(tracks)} face(s), mode {self.renderer.mode}"
+                                     + (f", {heat}" if heat else ""))
             if max_frames and self.frames >= max_frames:
                 return
 

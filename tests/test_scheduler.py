@@ -22,6 +22,7 @@ from edge_emojify.detection.scheduler import (
     FullRangeWorker,
     ScheduledDetector,
     _new_only,
+    _roi,
 )
 from edge_emojify.pipeline import build_pipeline
 from edge_emojify.sources.base import frame_from_bgr
@@ -146,3 +147,20 @@ def test_the_live_mirror_runs_full_range_in_the_background_and_files_in_line():
         live.close()
         offline.close()
     assert not live.detector.worker._thread.is_alive()
+
+
+def test_a_crop_is_two_and_a_half_faces_square_around_the_face_and_stays_in_the_frame():
+    shape = (480, 640, 3)
+    assert _roi((100, 100, 140, 160), shape) == (45, 55, 195, 205)  # 2.5 × the face's longer side, centred
+    assert _roi((0, 0, 40, 40), shape) == (0, 0, 70, 70)  # cut at the top-left corner
+    assert _roi((610, 450, 650, 490), shape) == (580, 420, 640, 480)  # … and at the bottom-right
+    assert _roi((100, 100, 119.2, 119.2), shape) == (85, 85, 133, 133)  # exactly MIN_ROI wide: still used
+    assert _roi((10, 10, 26, 26), shape) is None  # a 40-px crop is too small for the 128-px model
+    assert _roi((624, 200, 656, 232), shape) is None  # half cut off at the right: 40 px wide
+    assert _roi((200, 464, 232, 496), shape) is None  # … at the bottom: 40 px high
+
+
+def test_a_late_face_counts_as_new_up_to_the_overlap_limit():
+    fresh = raw((0, 0, 10, 10))
+    assert _new_only(raw((0, 0, 10, 3)), fresh).scores.size == 1  # overlap exactly FRESH_IOU: another face
+    assert _new_only(raw((0, 0, 10, 4)), fresh).scores.size == 0  # more: the same face, seen late
