@@ -164,3 +164,19 @@ def test_a_late_face_counts_as_new_up_to_the_overlap_limit():
     fresh = raw((0, 0, 10, 10))
     assert _new_only(raw((0, 0, 10, 3)), fresh).scores.size == 1  # overlap exactly FRESH_IOU: another face
     assert _new_only(raw((0, 0, 10, 4)), fresh).scores.size == 0  # more: the same face, seen late
+
+
+def test_closing_gives_up_on_a_hung_full_range_pass():
+    hung = threading.Event()
+
+    def never_returns(image):
+        hung.set()
+        threading.Event().wait()  # a model that never comes back
+
+    worker = FullRangeWorker(never_returns, background=True)
+    worker.submit(np.zeros((8, 8, 3), np.uint8))
+    assert hung.wait(5)
+    closer = threading.Thread(target=worker.close)
+    closer.start()
+    closer.join(30)  # the app's shutdown must not hang on it (the thread is a daemon)
+    assert not closer.is_alive()

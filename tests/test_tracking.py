@@ -136,3 +136,11 @@ def test_a_new_or_still_face_is_not_predicted_to_move():
     for i in range(5):
         tr.update([face(100, 100)], scores(HAPPY)[None], i / 30)
     assert tr.update([], np.zeros((0, 7)), 0.3)[0].face.box == (100, 100, 200, 200)
+
+
+def test_two_frames_with_one_timestamp_do_not_break_the_prediction():
+    tr = tracker()
+    tr.update([face(100, 100)], scores(HAPPY)[None], 0.5)
+    tr.update([face(110, 100)], scores(HAPPY)[None], 0.5)  # a source that stamps two frames alike
+    missed = tr.update([], np.zeros((0, 7)), 0.6)[0]
+    assert np.isfinite(missed.face.box).all() and missed.face.box == (110, 100, 210, 200)
