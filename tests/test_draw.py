@@ -1,0 +1,50 @@
+"""Drawing primitives on their own: where a letterboxed picture lands, what an emoji leaves untouched, sprite sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_emojify.render.draw import EmojiAtlas, Placement, blend, letterbox
+from edge_emojify.resources import emoji_dir
+
+
+@pytest.fixture(scope="module")
+def atlas() -> EmojiAtlas:
+    return EmojiAtlas(emoji_dir())
+
+
+def test_a_picture_letterboxed_from_a_corner_fills_the_rest_of_the_canvas_and_says_where_it_landed():
+    image = np.full((100, 200, 3), 200, np.uint8)
+    canvas = np.zeros((300, 500, 3), np.uint8)
+    place = letterbox(image, canvas, x0=100, y0=50)  # the region right of x=100 and below y=50: 400 x 250
+    drawn = canvas.any(axis=2)
+    rows, cols = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
+    assert (cols[0], cols[-1] + 1, rows[0], rows[-1] + 1) == (100, 500, 75, 275)  # twice as large, centred
+    assert place == Placement(2.0, 100, 75, 400, 200)  # the rectangle it was drawn into, for placing the emojis
+
+
+@pytest.mark.parametrize("angle", [0, 30])
+def test_an_emojis_transparent_surroundings_leave_the_picture_exactly_as_it_was(atlas, angle):
+    # No faint square around the emoji, upright or turned: even a white wall stays exactly white there.
+    sprite = atlas.sprite("happy", 100, angle)
+    canvas = np.full((300, 300, 3), 255, np.uint8)
+    blend(canvas, sprite, 150, 150)
+    ys, xs = np.mgrid[:300, :300]
+    outside = np.hypot(ys + 0.5 - 150, xs + 0.5 - 150) > 0.6 * 100  # the face disc reaches about 0.53 of the size
+    assert (canvas[outside] == 255).all()
+    assert (canvas[~outside] != 255).any(axis=1).sum() > 0.5 * np.pi * 50**2  # the emoji itself was drawn
+
+
+def test_a_sprite_is_never_smaller_than_asked_and_at_most_a_sixteenth_or_4_px_larger(atlas):
+    for size in np.arange(20, 420, 1.37):
+        px = atlas.sprite("happy", size).shape[0]
+        assert size <= px < size + max(4, size / 16), size
+
+
+def test_a_steady_emoji_larger_than_the_whole_cache_is_still_reused_frame_after_frame():
+    # A full-screen emoji can outgrow a small cache; it is still kept (alone), not resampled every frame.
+    atlas = EmojiAtlas(emoji_dir(), cache_mb=0.1)
+    big = atlas.sprite("happy", 300, 30)
+    assert big.nbytes > 0.1 * 2**20
+    assert atlas.sprite("happy", 300, 30) is big
