@@ -79,9 +79,11 @@ def test_frames_flow_from_source_to_sink_with_emojis():
     assert emoji_pixels(sink.shown[-1]) > 500
 
 
-def test_camera_loss_says_so_reconnects_and_resumes():
+def test_camera_loss_says_so_reconnects_and_resumes(caplog):
+    from edge_emojify.render.draw import message_screen
     from edge_emojify.sources.base import SourceError
 
+    caplog.set_level(logging.INFO, logger="edge_emojify")
     sink = RecordingSink()
     first = FlakySource(IMAGES, ["frame"] * 3 + ["error"])
     again = FlakySource(IMAGES)
@@ -89,8 +91,12 @@ def test_camera_loss_says_so_reconnects_and_resumes():
     app.run(max_frames=8)
     assert app.camera.losses == 1 and app.frames == 8
     assert first.closed.is_set()
-    assert any(is_message_screen(img) for img in sink.shown)  # "camera lost - retrying"
+    said = [message_screen(np.zeros((240, 320, 3), np.uint8), ["camera lost - retrying", f"attempt {n}"])
+            for n in range(1, 4)]
+    assert any(np.array_equal(img, screen) for img in sink.shown for screen in said)  # in those words
     assert not is_message_screen(sink.shown[-1])  # and the mirror came back by itself
+    logged = [r.getMessage() for r in caplog.records]
+    assert logged.count("first frame on screen") == 1  # the journal marks the start, not each reconnect
 
 
 def test_a_hung_camera_times_out_and_is_replaced():
@@ -143,11 +149,13 @@ def test_button_press_on_gpio_changes_mode_and_hold_toggles_privacy():
         pin.drive_low()
         pin.drive_high()  # a short press: the step is queued on release
         wait_for(lambda: app.renderer.mode == "panel")
+        sink.events.append(NEXT)  # and a key on the keyboard works alongside the button
+        wait_for(lambda: app.renderer.mode == "emoji")
         pin.drive_low()  # held: gpiozero's hold thread fires after 0.3 s
         wait_for(lambda: app.privacy and is_message_screen(sink.shown[-1]))  # screen blank, camera closed
         pin.drive_high()  # the release is queued (or not) at once, by gpiozero's callback
         loop_turns(sink, 2)  # and handled by the loop: the release after a hold must not step the mode
-        assert app.renderer.mode == "panel"
+        assert app.renderer.mode == "emoji"
     finally:
         app.stop()
         runner.join(5)
@@ -429,6 +437,8 @@ class RecordingNotifier(Notifier):
 
 
 def test_privacy_releases_the_camera_and_reopens_it(caplog):
+    from edge_emojify.render.draw import message_screen
+
     caplog.set_level(logging.INFO, logger="edge_emojify")
     sink = RecordingSink()
     cfg = Config(source=SourceConfig(kind="camera", timeout=0.5), button=ButtonConfig(hold_action="privacy"))
@@ -443,7 +453,8 @@ def test_privacy_releases_the_camera_and_reopens_it(caplog):
         frames = app.frames
         loop_turns(sink, 3)  # three turns of the loop in privacy mode
         assert app.frames == frames and second.reads == 0  # nothing is read while private
-        assert is_message_screen(sink.shown[-1])
+        said = message_screen(np.zeros((240, 320, 3), np.uint8), ["privacy mode", "hold the button to resume"])
+        assert np.array_equal(sink.shown[-1], said)  # and how to leave it
         sink.events.append(HOLD)
         wait_for(lambda: app.frames >= frames + 2)  # a fresh camera, frames again
     finally:
@@ -648,6 +659,34 @@ def test_the_fps_shown_is_frames_on_screen_per_second_averaged(monkeypatch):
     assert 8.5 < app.stats.fps < 10
 
 
+def test_the_debug_screens_times_are_milliseconds_of_the_loops_clock(monkeypatch):
+    # Drawing takes 20 ms and the display 30 ms of the loop's (faked) clock: the debug screen says so.
+    import types
+
+    import edge_emojify.app as app_module
+
+    now = [100.0]
+    monkeypatch.setattr(app_module, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+
+    class SlowScreen(RecordingSink):
+        def show(self, image):
+            super().show(image)
+            now[0] += 0.03
+
+    app = make_app([FlakySource(IMAGES)], SlowScreen())
+    draw = app.renderer.render
+
+    def slow_draw(*args):
+        now[0] += 0.02
+        return draw(*args)
+
+    monkeypatch.setattr(app.renderer, "render", slow_draw)
+    app.run(max_frames=3)
+    stages = app.stats.stage_ms
+    assert (stages["render"], stages["show"], stages["frame"]) == (pytest.approx(20), pytest.approx(30),
+                                                                   pytest.approx(50))
+
+
 @pytest.mark.parametrize("display,size", [(DisplayConfig(), (1280, 720)),
                                           (DisplayConfig(width=800, height=480), (800, 480))],
                          ids=["camera-size", "display-size"])
@@ -675,3 +714,38 @@ def test_the_debug_screen_times_every_stage_and_the_whole_frame():
     assert app.frames == 3 and set(stages) == {"detect", "emotion", "track", "render", "show", "frame"}
     parts = sum(ms for stage, ms in stages.items() if stage != "frame")
     assert 0 < parts <= stages["frame"] <= run_ms  # the frame's time holds its stages and lies within the run
+
+
+def test_the_screen_opens_at_the_cameras_picture_size_and_a_recording_at_its_frame_rate():
+    # A window or a video file takes the picture's size (unless display.width/height say otherwise), and a
+    # video plays at the camera's rate, or at source.fps for a camera that does not tell its rate.
+    opened = []
+
+    def sink_factory(cfg, size, fps):
+        opened.append((size, fps))
+        return RecordingSink(size)
+
+    silent = FlakySource(IMAGES[:1])
+    silent.fps = None
+    for camera in (FlakySource(IMAGES[:1], fps=25.0), silent):
+        cfg = Config(source=SourceConfig(kind="camera", fps=30.0, timeout=0.5))
+        App(cfg, source_factory=scripted([camera]), sink_factory=sink_factory).run(max_frames=1)
+    assert opened == [((320, 376), 25.0), ((320, 376), 30.0)]
+
+
+def test_systemd_hears_the_status_line_once_every_status_every_seconds_of_the_apps_clock():
+    # Not a datagram a frame: one every STATUS_EVERY seconds, here every fourth frame of a display
+    # that takes 0.3 of it per frame.
+    from edge_emojify.app import STATUS_EVERY
+
+    now = [1000.0]
+
+    class PacedSink(RecordingSink):
+        def show(self, image):
+            super().show(image)
+            now[0] += 0.3 * STATUS_EVERY
+
+    notifier = RecordingNotifier()
+    app = make_app([FlakySource(IMAGES)], PacedSink(), notifier=notifier, clock=lambda: now[0])
+    app.run(max_frames=10)
+    assert sum(m.startswith("STATUS=") for m in notifier.sent) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import tracemalloc
 
 import cv2
@@ -345,7 +346,9 @@ def test_the_idle_screen_says_come_closer_under_the_no_face_emoji_on_any_screen(
     assert np.abs(middle.astype(int) - 40).mean() > 30  # the emoji, not the background
     (text,) = _text_bands(idle, int(h * 0.42 + emoji / 2))  # one line under it, on the screen
     ink = np.flatnonzero((idle[text[0]:text[1] + 1].min(axis=2) > 200).any(axis=0))
-    assert text[2] > w / 5 and ink[0] > 0 and ink[-1] < w - 1
+    assert text[2] > w / 5 and ink[0] > 0 and ink[-1] < w - 1 and text[1] < h - 2  # whole, not cut off below
+    said = cv2.getTextSize("come closer!", cv2.FONT_HERSHEY_SIMPLEX, max(0.6, emoji / 260), 2)[0][0]
+    assert 0.9 < (ink[-1] - ink[0] + 1) / said < 1.08  # those words, in the column's type
 
 
 def test_an_unsure_face_in_emoji_mode_shows_its_best_guess_under_the_label(atlas):
@@ -493,9 +496,145 @@ def test_blur_cover_leaves_no_detail_in_the_box_and_its_margin_and_no_emoji(atla
     assert (out[400:, 400:] == image[400:, 400:]).all()  # the rest of the picture is untouched
 
 
+def test_a_blurred_face_keeps_only_its_coarse_light_and_shade_in_square_cells():
+    # What the blur leaves is a coarse picture of the head: features gone, but light and shade kept in
+    # cells as tall as they are wide (8 across, 8 down for a square face), wherever the face is on screen.
+    canvas = np.full((480, 640, 3), 128, np.uint8)
+    bands = np.where(np.arange(160) // 40 % 2 == 0, 40, 215)  # dark, light, dark, light: 40 px each, down
+    fine = np.where(checkerboard((160, 160), cell=2)[..., :1] > 0, 40, -40)  # and detail on top
+    canvas[200:360, 400:560] = bands[:, None, None] + fine
+    blur_box(canvas, (400, 200, 560, 360))
+    face = canvas[200:360, 400:560].astype(int)
+    assert np.abs(np.diff(face, axis=1)).max() < 30  # no detail left
+    middles = face[20::40, 20:140].mean(axis=(1, 2))  # the middle row of each band
+    assert (middles[0::2] < 80).all() and (middles[1::2] > 175).all()
+
+
 def test_blur_box_is_clipped_to_the_canvas():
     canvas = checkerboard((64, 48), cell=1)
     blur_box(canvas, (-20, -20, 30, 30))
     assert np.abs(np.diff(canvas[:30, :30].astype(int), axis=1)).max() < 20
     assert (canvas[31:, 31:] == checkerboard((64, 48), cell=1)[31:, 31:]).all()
-    blur_box(canvas, (70, 10, 90, 20))  # wholly off the canvas: nothing to do
+    # A face leaving the picture at the bottom right is blurred up to the edges, the rest left alone.
+    canvas = checkerboard((64, 48), cell=1)
+    blur_box(canvas, (40, 30, 80, 60))
+    assert np.abs(np.diff(canvas[30:, 40:].astype(int), axis=1)).max() < 20
+    assert (canvas[:29] == checkerboard((64, 48), cell=1)[:29]).all()
+    before = canvas.copy()
+    for outside in ((70, 10, 90, 20), (10, 60, 30, 80)):  # wholly off the canvas, right or below: nothing to do
+        blur_box(canvas, outside)
+    assert (canvas == before).all()
+
+
+@pytest.mark.parametrize("mode", ["emoji", "panel"])
+@pytest.mark.parametrize("size", [(320, 240), (640, 480), (1920, 1080)])
+def test_under_the_big_emoji_come_the_label_then_its_smaller_guess_whole_and_inside_the_column(atlas, mode, size):
+    # On a small panel and on a TV alike: the two lines in order, clear of the emoji, not cut off at the
+    # bottom, and not spilling out of the emoji's column over the camera picture.
+    w, h = size
+    out = Renderer(atlas, DisplayConfig(mode=mode)).render(*unsure_scene(), np.zeros((h, w, 3), np.uint8),
+                                                          FrameStats())
+    column = 0 if mode == "emoji" else w * 2 // 3
+    bottom = int(h * 0.42 + min((w - column) * 0.8, h * 0.65) / 2)  # the emoji's lower edge
+    label, guess = _text_bands(out, bottom)
+    assert bottom + 5 < label[0] and label[1] < guess[0] and guess[1] < h - 2
+    assert (guess[1] - guess[0]) < 2 * (label[1] - label[0])  # "(happy? 28%)" in smaller type than "unsure"
+    ink = np.flatnonzero((out[bottom:].min(axis=2) > 200).any(axis=0))
+    assert column < ink[0] and ink[-1] < w - 1
+
+
+def _find_text(image: np.ndarray, s: str, scale: float, background: int = 128) -> tuple[int, int] | None:
+    """Where ``s``, written as ``draw.text`` writes it at ``scale``, stands in ``image`` pixel for pixel.
+
+    Returns the (x, baseline) it was written at, or None. The rows compared leave out the text's top two
+    (where OpenCV 4.6 lets the descenders of a line packed tight above reach) and stop just under the
+    baseline (a box may be drawn close under it).
+    """
+    from edge_emojify.render.draw import text
+
+    (tw, th), _ = cv2.getTextSize(s, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    ref = np.full((th + 40, tw + 40, 3), background, np.uint8)
+    text(ref, s, 20, 20 + th, scale)
+    ink = (ref != background).any(axis=2)
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    top = rows[0] + 2
+    template = ref[top:20 + th + 3, cols[0]:cols[-1] + 1]
+    _, _, (x, y), _ = cv2.minMaxLoc(cv2.matchTemplate(image, template, cv2.TM_SQDIFF))
+    if not np.array_equal(image[y:y + template.shape[0], x:x + template.shape[1]], template):
+        return None
+    return x - cols[0] + 20, y - top + 20 + th
+
+
+DEBUG_BOX = (100, 250, 200, 350)
+DEBUG_SCORES = np.array([0.05, 0.1, 0.15, 0.3, 0.2, 0.12, 0.08], np.float32)
+
+
+def debug_screen(atlas, wanted="happy", missed=0, stats=None) -> np.ndarray:
+    """The debug screen at 640x480 with one face in DEBUG_BOX showing happy, eyes level, nothing else drawn near it."""
+    from edge_emojify.types import Verdict
+
+    x0, y0, x1, y1 = DEBUG_BOX
+    cx = (x0 + x1) / 2
+    kps = np.array([[x0 + 30, y0 + 40], [x1 - 30, y0 + 40], [cx, y0 + 60], [cx, y0 + 75], [x0 + 8, y0 + 45],
+                    [x1 - 8, y0 + 45]], float)
+    why = "sad leads by 0.10" if wanted == "sad" else "happy leads"
+    track = Track(1, Face(DEBUG_BOX, kps, 0.95), Verdict("happy", DEBUG_SCORES, wanted, 1.0, 1.5, why), 9, missed, 1.5)
+    image = np.full((480, 640, 3), 128, np.uint8)
+    return Renderer(atlas, DisplayConfig(mode="debug", mirror=False)).render(
+        Frame(image, image[..., 0], 1.5), [track], np.zeros_like(image), stats or FrameStats(fps=29.9))
+
+
+def test_the_debug_screen_boxes_a_detected_face_green_a_predicted_one_orange_and_dots_its_keypoints(atlas):
+    x0, y0, x1, y1 = DEBUG_BOX
+    left_edge = (slice(y0 + 5, y1 - 5), slice(x0, x0 + 1))
+    for missed, colour in ((0, (0, 255, 0)), (2, (0, 160, 255))):
+        out = debug_screen(atlas, missed=missed)
+        assert _colour_pixels(out, colour, left_edge) == y1 - y0 - 10, missed
+    cx = (x0 + x1) // 2
+    for x, y in ((x0 + 30, y0 + 40), (x1 - 30, y0 + 40), (cx, y0 + 60), (cx, y0 + 75)):  # eyes, nose, mouth
+        assert _colour_pixels(out, (0, 255, 255), (slice(y, y + 1), slice(x, x + 1))) == 1, (x, y)
+
+
+def test_the_debug_screen_shows_a_faces_scores_as_bars_in_order_under_its_box_each_with_its_number(atlas):
+    from edge_emojify.labels import EMOTIONS
+    from edge_emojify.render.modes import COLOURS
+
+    out = debug_screen(atlas)
+    x0, _, x1, y1 = DEBUG_BOX
+    last, middles = y1, []
+    for name, p in zip(EMOTIONS, DEBUG_SCORES, strict=True):
+        rows = np.flatnonzero(np.abs(out[:, x0 + 1].astype(int) - COLOURS[name]).sum(axis=1) < 10)
+        assert len(rows) and rows[0] > last, name  # each bar under the one before, the first under the box
+        last, middle = rows[-1], (rows[0] + rows[-1]) // 2
+        run = np.abs(out[middle, x0:x1 + 2].astype(int) - COLOURS[name]).sum(axis=1) < 10  # the bars' width
+        length = np.argmin(run)  # a solid bar from the box's left edge, as long as the score says
+        assert not run[length:].any() and abs(length - (x1 - x0) * p) <= 1.5, name
+        middles.append(middle)
+    for name, p, middle in zip(EMOTIONS, DEBUG_SCORES, middles, strict=True):
+        found = _find_text(out, f"{name[:3]} {p:.2f}", 0.32)
+        assert found is not None, name
+        x, baseline = found
+        assert x > x0 + (x1 - x0) * DEBUG_SCORES.max()  # right of the bars
+        assert np.argmin(np.abs(np.array(middles) - (baseline - 3))) == middles.index(middle), name  # beside its own
+
+
+def test_the_debug_screen_says_over_each_face_what_it_shows_and_what_it_waits_for(atlas):
+    x0, y0, _, _ = DEBUG_BOX
+    for wanted, line in (("happy", "#1 0.95 roll +0 shows happy; happy leads"),
+                         ("sad", "#1 0.95 roll +0 shows happy (wants sad for 0.50 s); sad leads by 0.10")):
+        found = _find_text(debug_screen(atlas, wanted), line, 0.4)
+        assert found is not None, line
+        x, baseline = found
+        assert x == x0 and y0 - 10 < baseline < y0, line  # just over the box
+
+
+def test_the_debug_screen_lists_the_fps_faces_mode_and_each_stages_time_one_line_under_another(atlas):
+    stages = {"detect": 4.0, "emotion": 2.0, "track": 0.1, "render": 3.25, "show": 1.5, "frame": 12.0}
+    out = debug_screen(atlas, stats=FrameStats(fps=29.9, stage_ms=stages))
+    lines = ["29.9 fps  1 face(s)  mode debug", "  detect:   4.00 ms", " emotion:   2.00 ms", "   track:   0.10 ms",
+             "  render:   3.25 ms", "    show:   1.50 ms", "   frame:  12.00 ms"]
+    found = [_find_text(out[:240, :320], line, 0.4) for line in lines]
+    assert None not in found, found
+    assert {x for x, _ in found} == {8}
+    baselines = [y for _, y in found]
+    assert all(12 < b - a < 30 for a, b in itertools.pairwise([0, *baselines])), baselines
