@@ -505,21 +505,27 @@ def test_a_reload_applies_new_display_settings_and_a_bad_one_keeps_the_old(caplo
 def test_status_line_follows_fps_faces_and_mode(monkeypatch):
     import edge_emojify.app as app_module
 
+    from edge_emojify.thermal import Thermal, ThermalWatch
+
     monkeypatch.setattr(app_module, "STATUS_EVERY", 0.05)
     notifier = RecordingNotifier()
     sink = RecordingSink()
-    app = make_app([FlakySource(IMAGES, fps=50)], sink, notifier=notifier)
+    heat = iter([Thermal(None, None), Thermal(None, None)])  # not a Pi at first, then a hot, throttled one
+    thermal = ThermalWatch(lambda: next(heat, Thermal(81.4, 0x4)))
+    app = make_app([FlakySource(IMAGES, fps=50)], sink, notifier=notifier, thermal=thermal)
     runner = threading.Thread(target=app.run)
     runner.start()
     try:
         wait_for(lambda: sum(m.startswith("STATUS=") for m in notifier.sent) >= 2)
         sink.events.append(NEXT)
         wait_for(lambda: any("mode panel" in m for m in notifier.sent))
+        wait_for(lambda: any("°C" in m for m in notifier.sent))
     finally:
         app.stop()
         runner.join(5)
     statuses = [m for m in notifier.sent if m.startswith("STATUS=")]
-    assert all(re.fullmatch(r"STATUS=\d+\.\d fps, \d face\(s\), mode \w+", s) for s in statuses), statuses
+    assert all(re.fullmatch(r"STATUS=\d+\.\d fps, \d face\(s\), mode \w+", s) for s in statuses[:2]), statuses
+    assert statuses[-1].endswith(", 81 °C, throttled now: throttled"), statuses[-1]
     assert "mode mirror" in statuses[0] and " 0 face(s)" not in statuses[0]
     fps = float(statuses[-1].split("=")[1].split(" ")[0])
     assert 10 < fps < 200  # frames shown per second, paced by the 50 fps source
