@@ -171,3 +171,15 @@ def test_keypoints_stay_on_their_faces_in_every_tile_of_a_wide_frame():
         x0, y0, x1, y1 = face.box
         right_eye, left_eye, nose = face.keypoints[:3]
         assert all(x0 < x < x1 and y0 < y < y1 for x, y in (right_eye, left_eye, nose))
+
+
+def test_the_largest_faces_are_kept_largest_first():
+    # The largest face is the main one (the panel's big emoji); with more faces than max_faces the smallest go.
+    from edge_emojify.detection.blazeface import RawDetections
+    from edge_emojify.detection.detector import finish
+
+    boxes = np.array([[400, 0, 440, 40], [0, 0, 60, 90], [200, 0, 300, 40], [500, 0, 530, 30]], np.float32)
+    kps = np.repeat(boxes[:, None, :2], 6, axis=1)
+    found = finish([RawDetections(boxes, kps, np.array([0.9, 0.8, 0.7, 0.95], np.float32))],
+                   DetectorConfig(max_faces=3))
+    assert [f.box for f in found] == [(0, 0, 60, 90), (200, 0, 300, 40), (400, 0, 440, 40)]  # by area, not shape

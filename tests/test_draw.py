@@ -48,3 +48,26 @@ def test_a_steady_emoji_larger_than_the_whole_cache_is_still_reused_frame_after_
     big = atlas.sprite("happy", 300, 30)
     assert big.nbytes > 0.1 * 2**20
     assert atlas.sprite("happy", 300, 30) is big
+
+
+@pytest.mark.parametrize("broken", ["missing", "no-alpha", "grey"])
+def test_a_missing_or_flat_emoji_image_is_one_clear_error(tmp_path, capfd, broken):
+    # The atlas refuses artwork without an alpha channel (it would crash mid-frame) and says how to rebuild it,
+    # without OpenCV's own warning about an unreadable file ahead of it in the journal.
+    import shutil
+
+    import cv2
+
+    from edge_emojify.errors import UserError
+
+    for png in emoji_dir().glob("*.png"):
+        shutil.copy(png, tmp_path)
+    happy = tmp_path / "happy.png"
+    if broken == "missing":
+        happy.unlink()
+    else:
+        image = cv2.imread(str(happy), cv2.IMREAD_COLOR if broken == "no-alpha" else cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(happy), image)
+    with pytest.raises(UserError, match="happy.png.*convert.make_emojis"):
+        EmojiAtlas(tmp_path)
+    assert "WARN" not in capfd.readouterr().err
