@@ -1,0 +1,63 @@
+"""The analysis pipeline on its own: each stage's time, and the emotion read off the face at any gray resolution."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from photos import hopper
+
+from edge_emojify.config import Config
+from edge_emojify.pipeline import Pipeline, build_pipeline
+from edge_emojify.sources.base import frame_from_bgr
+
+
+def test_a_smaller_gray_image_reads_the_same_face():
+    # The Pi's lores stream gives a gray image smaller than the colour one; the emotion crop is scaled to it.
+    image = hopper()
+    full = build_pipeline(Config()).process(frame_from_bgr(image, 0, timestamp=0.0))
+    half = build_pipeline(Config()).process(frame_from_bgr(image, 0, image.shape[1] // 2, timestamp=0.0))
+    ((a,), (b,)) = full.tracks, half.tracks
+    assert np.abs(a.scores - b.scores).max() < 0.15
+
+
+class Clock:
+    """``time`` for the pipeline: stands still except where a stage spends its time."""
+
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class Stage:
+    """A detector, emotion model and tracker at once, each call taking its time on the clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def detect(self, image, hints=(), timestamp=None):
+        self.clock.now += 0.012
+        return []
+
+    def predict(self, gray, faces, gray_scale=1.0):
+        self.clock.now += 0.020
+        return np.zeros((0, 7), np.float32)
+
+    def expected(self, timestamp):
+        return []
+
+    def update(self, faces, scores, timestamp):
+        self.clock.now += 0.003
+        return []
+
+
+def test_each_stage_is_timed_in_milliseconds_on_its_own(monkeypatch):
+    # What the debug screen and bench show per stage: 12 ms detecting, 20 ms reading emotions, 3 ms tracking.
+    import edge_emojify.pipeline as pipeline_module
+
+    clock = Clock()
+    monkeypatch.setattr(pipeline_module, "time", clock)
+    stage = Stage(clock)
+    analysis = Pipeline(stage, stage, stage).process(frame_from_bgr(hopper(), 0, timestamp=0.0))
+    assert analysis.stage_ms == pytest.approx({"detect": 12.0, "emotion": 20.0, "track": 3.0})
