@@ -71,3 +71,24 @@ def test_a_missing_or_flat_emoji_image_is_one_clear_error(tmp_path, capfd, broke
     with pytest.raises(UserError, match="happy.png.*convert.make_emojis"):
         EmojiAtlas(tmp_path)
     assert "WARN" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("thickness", [1, 2])
+def test_text_has_a_thin_dark_outline_that_keeps_it_readable_even_on_a_white_wall(thickness):
+    import cv2
+
+    from edge_emojify.render.draw import FONT, text
+
+    s, x, y, scale = "happy 88%", 20, 50, 0.8
+    on_black, on_white = np.zeros((100, 300, 3), np.uint8), np.full((100, 300, 3), 255, np.uint8)
+    text(on_black, s, x, y, scale, thickness=thickness)
+    text(on_white, s, x, y, scale, thickness=thickness)
+    letters = on_black.min(axis=2) > 128  # white letters; their outline does not show on black
+    outline = on_white.max(axis=2) < 128  # and on white only the outline shows
+    (tw, th), baseline = cv2.getTextSize(s, FONT, scale, thickness)
+    rows, cols = np.flatnonzero(letters.any(axis=1)), np.flatnonzero(letters.any(axis=0))
+    # Letters of the asked size and weight, where asked: within the box OpenCV gives for that text.
+    assert x - 3 <= cols[0] and cols[-1] <= x + tw + 3 and y - th - 3 <= rows[0] and rows[-1] <= y + baseline + 3
+    near = cv2.dilate(letters.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert outline.sum() > 0.5 * letters.sum()  # an outline all along the letters ...
+    assert not (outline & ~near).any()  # ... hugging them, within 2 px
