@@ -183,3 +183,16 @@ def test_the_largest_faces_are_kept_largest_first():
     found = finish([RawDetections(boxes, kps, np.array([0.9, 0.8, 0.7, 0.95], np.float32))],
                    DetectorConfig(max_faces=3))
     assert [f.box for f in found] == [(0, 0, 60, 90), (200, 0, 300, 40), (400, 0, 440, 40)]  # by area, not shape
+
+
+def test_the_model_sees_the_frame_as_mediapipe_feeds_it():
+    # Centred between black bars, in RGB order, 0..255 spread over -1..1: what BlazeFace was trained on.
+    from edge_emojify.detection.blazeface import BlazeFace
+
+    model = BlazeFace(SHORT_RANGE, MODELS)
+    tall = np.zeros((200, 100, 3), np.uint8)
+    tall[:] = (0, 128, 255)  # BGR: orange
+    model.detect(tall, 0.5)
+    seen = model._canvas  # the 128 x 128 input: the frame 64 px wide in the middle, 32 px bars each side
+    assert (seen[:, :32] == -1).all() and (seen[:, 96:] == -1).all()
+    assert seen[:, 32:96] == pytest.approx(np.broadcast_to([1.0, 128 / 127.5 - 1, -1.0], (128, 64, 3)), abs=1e-4)
