@@ -42,8 +42,10 @@ def test_finds_the_face_in_each_portrait(image, box, range_):
     face = faces[0]
     right_eye, left_eye, nose = face.keypoints[:3]
     assert right_eye[0] < nose[0] < left_eye[0]  # subject's right eye is on the image's left
-    assert face.box[1] < nose[1] < face.box[3]
+    x0, y0, x1, y1 = face.box
+    assert all(x0 < x < x1 and y0 < y < y1 for x, y in (right_eye, left_eye, nose))  # on the face, letterboxed or not
     assert abs(face.roll) < 15
+    assert 0.75 < face.score <= 1  # the model's confidence, as a probability
 
 
 def test_keypoints_follow_a_rotated_head():
