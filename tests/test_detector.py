@@ -45,7 +45,7 @@ def test_finds_the_face_in_each_portrait(image, box, range_):
     x0, y0, x1, y1 = face.box
     assert all(x0 < x < x1 and y0 < y < y1 for x, y in (right_eye, left_eye, nose))  # on the face, letterboxed or not
     assert abs(face.roll) < 15
-    assert 0.75 < face.score <= 1  # the model's confidence, as a probability
+    assert 0.75 < face.score < 1  # the model's confidence, a probability: high, never a certainty
 
 
 def test_keypoints_follow_a_rotated_head():
