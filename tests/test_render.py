@@ -161,8 +161,9 @@ def test_mirror_mode_shows_the_camera_picture_itself_mirrored(atlas):
         assert np.array_equal(out, expected), mirror
 
 
+@pytest.mark.parametrize("cover", ["emoji", "full"])
 @pytest.mark.parametrize("mirror", [False, True])
-def test_the_emoji_tilts_the_way_the_head_does_on_screen(atlas, mirror):
+def test_the_emoji_tilts_the_way_the_head_does_on_screen(atlas, mirror, cover):
     """The emoji's eye line runs the way the face's eye line runs on screen, mirrored or not."""
     from edge_emojify.render.draw import Placement
     from edge_emojify.render.modes import place_tracks
@@ -171,7 +172,7 @@ def test_the_emoji_tilts_the_way_the_head_does_on_screen(atlas, mirror):
     kps = track.face.keypoints.copy()
     kps[1, 1] += 60  # the subject's left eye lower: the head rolls about 25 degrees
     tilted = Track(1, Face(track.face.box, kps, 0.95), track.verdict, 5)
-    out = Renderer(atlas, DisplayConfig(mode="mirror", mirror=mirror)).render(
+    out = Renderer(atlas, DisplayConfig(mode="mirror", mirror=mirror, cover=cover)).render(
         frame, [tilted], np.zeros((480, 640, 3), np.uint8), FrameStats())
     (on_screen,) = place_tracks([tilted], Placement(1.0, 0, 0, 640, 480), 640, mirror)
     (rx, ry), (lx, ly) = on_screen.keypoints[:2]
@@ -494,6 +495,9 @@ def test_blur_cover_leaves_no_detail_in_the_box_and_its_margin_and_no_emoji(atla
     assert np.abs(np.diff(region.astype(int), axis=1)).max() < 40
     assert not any(is_emoji_yellow(p) for p in region.reshape(-1, 3)[::97])
     assert (out[400:, 400:] == image[400:, 400:]).all()  # the rest of the picture is untouched
+    _, long_face = scene(box=(100, 120, 200, 260))  # the margin is a share of each side: 28 px above and below
+    out = renderer.render(Frame(image, image[..., 0], 0.0), long_face, np.zeros_like(image), FrameStats())
+    assert np.abs(np.diff(out[92:288, 80:220].astype(int), axis=1)).max() < 40
 
 
 def test_a_blurred_face_keeps_only_its_coarse_light_and_shade_in_square_cells():
