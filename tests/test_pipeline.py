@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from photos import hopper
 
-from edge_emojify.config import Config
+from edge_emojify.config import Config, EmotionConfig
+from edge_emojify.labels import EMOTIONS
 from edge_emojify.pipeline import Pipeline, build_pipeline
 from edge_emojify.sources.base import frame_from_bgr
 
@@ -18,6 +19,16 @@ def test_a_smaller_gray_image_reads_the_same_face():
     half = build_pipeline(Config()).process(frame_from_bgr(image, 0, image.shape[1] // 2, timestamp=0.0))
     ((a,), (b,)) = full.tracks, half.tracks
     assert np.abs(a.scores - b.scores).max() < 0.15
+
+
+def test_the_prior_correction_setting_reaches_the_emotion_model():
+    # emotion.prior_correction = false in the config: the raw model's scores, not the corrected ones.
+    frame = frame_from_bgr(hopper(), 0, timestamp=0.0)
+    on, off = build_pipeline(Config()), build_pipeline(Config(emotion=EmotionConfig(prior_correction=False)))
+    assert on.emotion.tau > 0 and off.emotion.tau == 0
+    ((corrected,), (raw,)) = on.process(frame).tracks, off.process(frame).tracks
+    disgust = EMOTIONS.index("disgust")
+    assert corrected.scores[disgust] > 1.3 * raw.scores[disgust]  # the rarest class gains only when corrected
 
 
 class Clock:
