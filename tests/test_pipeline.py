@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from photos import hopper
 
-from edge_emojify.config import Config, EmotionConfig
+from edge_emojify.config import Config, DetectorConfig, EmotionConfig
+from edge_emojify.errors import UserError
 from edge_emojify.labels import EMOTIONS
 from edge_emojify.pipeline import Pipeline, build_pipeline
 from edge_emojify.sources.base import frame_from_bgr
@@ -29,6 +30,13 @@ def test_the_prior_correction_setting_reaches_the_emotion_model():
     ((corrected,), (raw,)) = on.process(frame).tracks, off.process(frame).tracks
     disgust = EMOTIONS.index("disgust")
     assert corrected.scores[disgust] > 1.3 * raw.scores[disgust]  # the rarest class gains only when corrected
+
+
+@pytest.mark.parametrize("range_", ["short", "full"])
+def test_a_missing_face_detector_model_is_named_as_such(tmp_path, range_):
+    # detector.model_dir pointing at a folder without the models: one line that says which part is missing.
+    with pytest.raises(UserError, match=r"^face detector .*face_detection_\w+_range\.tflite is missing"):
+        build_pipeline(Config(detector=DetectorConfig(range=range_, model_dir=str(tmp_path))))
 
 
 class Clock:
