@@ -504,7 +504,6 @@ def test_a_reload_applies_new_display_settings_and_a_bad_one_keeps_the_old(caplo
 
 def test_status_line_follows_fps_faces_and_mode(monkeypatch):
     import edge_emojify.app as app_module
-
     from edge_emojify.thermal import Thermal, ThermalWatch
 
     monkeypatch.setattr(app_module, "STATUS_EVERY", 0.05)
