@@ -198,3 +198,16 @@ def test_the_model_sees_the_frame_as_mediapipe_feeds_it():
     seen = model._canvas  # the 128 x 128 input: the frame 64 px wide in the middle, 32 px bars each side
     assert (seen[:, :32] == -1).all() and (seen[:, 96:] == -1).all()
     assert seen[:, 32:96] == pytest.approx(np.broadcast_to([1.0, 128 / 127.5 - 1, -1.0], (128, 64, 3)), abs=1e-4)
+
+
+def test_the_full_range_alone_runs_only_the_full_range_model():
+    # A face filling the whole frame is the short-range model's case, beyond the full-range model's reach:
+    # range = "full" runs the full-range model alone, "both" runs the two.
+    import cv2
+
+    x0, y0, x1, y1 = HOPPER_BOX
+    mx, my = 0.05 * (x1 - x0), 0.05 * (y1 - y0)
+    image = cv2.resize(hopper()[int(y0 - my):int(y1 + my), int(x0 - mx):int(x1 + mx)], (480, 480))
+    assert len(detector(range="short").detect(image)) == 1
+    assert detector(range="full").detect(image) == []
+    assert len(detector(range="both").detect(image)) == 1
