@@ -362,9 +362,10 @@ def _pi_app(sink: RecordingSink, opened: list[str]) -> App:
                choose_source=lambda s: choose_auto(s, FakePicamera2))
 
 
-def test_auto_retries_a_busy_pi_camera_and_never_falls_back_to_the_sample():
+def test_auto_retries_a_busy_pi_camera_and_never_falls_back_to_the_sample(caplog):
     from fakes import FakePicamera2
 
+    caplog.set_level(logging.INFO, logger="edge_emojify")
     FakePicamera2.reset()
     other_program = FakePicamera2(0)  # holds the camera when the mirror starts
     sink, opened = RecordingSink(), []
@@ -380,6 +381,7 @@ def test_auto_retries_a_busy_pi_camera_and_never_falls_back_to_the_sample():
         runner.join(5)
         FakePicamera2.reset()
     assert app.frames == 3 and opened == ["picamera"] and app.stats.notice == ""
+    assert "source auto: picamera" in [r.getMessage() for r in caplog.records]  # the journal says which camera
 
 
 def test_auto_keeps_retrying_a_pi_camera_lost_later():
@@ -421,7 +423,8 @@ def test_auto_plays_the_sample_only_without_any_camera_and_says_so(caplog):
     finally:
         FakePicamera2.reset()
     assert app.stats.notice == "no camera found - playing the sample"  # drawn in every mode (test_render)
-    assert any("no camera found" in r.message for r in caplog.records if r.levelname == "WARNING")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "no camera found - playing the sample: connect a camera and restart, or pass --source" in warnings
 
 
 class RecordingNotifier(Notifier):
@@ -754,3 +757,110 @@ def test_systemd_hears_the_status_line_once_every_status_every_seconds_of_the_ap
     app = make_app([FlakySource(IMAGES)], PacedSink(), notifier=notifier, clock=lambda: now[0])
     app.run(max_frames=10)
     assert sum(m.startswith("STATUS=") for m in notifier.sent) == 2
+
+
+def test_without_a_reload_function_a_reload_reads_the_config_file_from_its_documented_place(tmp_path, monkeypatch):
+    path = tmp_path / "config.toml"
+    path.write_text("[display]\nmode = 'panel'\n")
+    monkeypatch.setenv("EDGE_EMOJIFY_CONFIG", str(path))
+    app = make_app([FlakySource(IMAGES)], RecordingSink())
+    assert app.reload_config().display.mode == "panel"
+
+
+def test_without_a_sink_factory_the_configured_sink_opens_at_the_pictures_size_and_the_cameras_rate(tmp_path):
+    out = tmp_path / "mirror.avi"
+    cfg = Config(source=SourceConfig(kind="camera", timeout=0.5),
+                 display=DisplayConfig(sink="video", output=str(out), mirror=False))
+    App(cfg, source_factory=scripted([FlakySource(IMAGES[:1], fps=25.0)])).run(max_frames=3)
+    video = cv2.VideoCapture(str(out))
+    size = int(video.get(cv2.CAP_PROP_FRAME_WIDTH)), int(video.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    assert size == (320, 376) and video.get(cv2.CAP_PROP_FPS) == 25.0
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+
+
+def test_a_damaged_file_ends_the_run_with_its_error_and_is_never_retried():
+    # A camera that fails is retried; a file that cannot be read would fail the same way for ever.
+    from edge_emojify.sources.base import SourceError
+
+    sink = RecordingSink()
+    cfg = Config(source=SourceConfig(kind="image", path="broken.jpg", timeout=0.5))
+    app = App(cfg, source_factory=scripted([SourceError("cannot read image broken.jpg; it is damaged"),
+                                            FlakySource(IMAGES)]), sink_factory=lambda c, size, fps: sink)
+    with pytest.raises(UserError, match="it is damaged"):
+        app.run(max_frames=1)
+    assert app.frames == 0 and sink.shown == []
+
+
+def test_a_camera_that_comes_back_starts_every_face_afresh():
+    # Whoever stands there after a loss (or a privacy break) gets a new emoji, nothing from before.
+    seen = []
+
+    class FaceSink(RecordingSink):
+        def show(self, image):
+            super().show(image)
+            if not is_message_screen(image):
+                seen.append([(t.track_id, t.age) for t in app.pipeline.tracker.tracks])
+
+    lost = FlakySource(IMAGES[:1], ["frame"] * 3 + ["error"])
+    app = make_app([lost, FlakySource(IMAGES[:1])], FaceSink(), threaded=False)
+    app.run(max_frames=5)
+    assert app.camera.losses == 1 and len(seen) == 5
+    (before,), (after,) = seen[2], seen[3]  # one face on either side of the loss
+    assert before == (before[0], 3) and after[0] != before[0] and after[1] == 1
+
+
+def test_the_live_mirror_looks_for_far_faces_beside_the_frame_path_also_after_a_reload():
+    # The full-range pass runs in its own thread, so it never makes a frame late (test_scheduler.py).
+    base = Config(source=SourceConfig(kind="camera", timeout=0.5), display=DisplayConfig(mirror=False))
+    reloaded = dataclasses.replace(base, decision=dataclasses.replace(base.decision, hysteresis=0.2))
+
+    class ReloadingSink(RecordingSink):
+        def show(self, image):
+            super().show(image)
+            if len(self.shown) == 1:
+                app.request_reload()
+
+    app = make_app([FlakySource(IMAGES)], ReloadingSink(), cfg=base, reload_config=lambda: reloaded)
+    assert app.pipeline.detector.worker._thread is not None
+    app.run(max_frames=3)
+    assert app.cfg is reloaded and app.pipeline.detector.worker._thread is not None
+
+
+def test_the_journal_sums_up_the_run_when_it_stops(caplog):
+    caplog.set_level(logging.INFO, logger="edge_emojify")
+    lost = FlakySource(IMAGES, ["garbage", "frame", "error"])
+    app = make_app([lost, FlakySource(IMAGES)], RecordingSink(), threaded=False)
+    app.run(max_frames=3)
+    assert caplog.records[-1].getMessage() == ("stopped after 3 frames (0 camera frames dropped as stale, 1 bad "
+                                               "frames skipped, 1 camera losses)")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_and_ctrl_c_stop_the_mirror_after_the_frame_on_screen(sig):
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+
+    class Signalled(RecordingSink):
+        def show(self, image):
+            super().show(image)
+            if len(self.shown) == 2:
+                signal.raise_signal(sig)  # as systemd stops the service, or Ctrl-C in a terminal
+
+    app = make_app([FlakySource(IMAGES)], Signalled())
+    assert app.run(max_frames=50) == 0
+    assert app.frames == 2
+    assert {s: signal.getsignal(s) for s in before} == before  # and the handlers from before are back
+
+
+def test_sighup_reloads_the_config_and_the_mirror_goes_on():
+    cfg = Config(source=SourceConfig(kind="camera", timeout=0.5), display=DisplayConfig(mirror=False))
+    reloaded = dataclasses.replace(cfg, display=dataclasses.replace(cfg.display, mode="panel"))
+
+    class Signalled(RecordingSink):
+        def show(self, image):
+            super().show(image)
+            if len(self.shown) == 1:
+                signal.raise_signal(signal.SIGHUP)  # systemctl reload
+
+    app = make_app([FlakySource(IMAGES)], Signalled(), cfg=cfg, reload_config=lambda: reloaded)
+    app.run(max_frames=3)
+    assert app.frames == 3 and app.renderer.mode == "panel"

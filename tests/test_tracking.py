@@ -128,6 +128,15 @@ def test_a_missed_face_moves_on_at_its_velocity_and_no_farther_than_half_its_wid
     assert back.track_id == missed.track_id and back.face.box == (200, 80, 300, 180)
 
 
+def test_the_detector_looks_for_a_moving_face_where_it_should_be_now():
+    # The hint for the next frame's crop: the last detection moved on at its velocity for the time since.
+    tr = tracker()
+    for i in range(10):  # 3 px right and 1 px down a frame at 30 fps
+        tr.update([face(100 + 3 * i, 50 + i)], scores(HAPPY)[None], i / 30)
+    (hint,) = tr.expected(11 / 30)  # two frames after the last detection
+    np.testing.assert_allclose(hint, np.array(face(127, 59).box) + [6, 2, 6, 2], atol=0.3)
+
+
 def test_a_new_or_still_face_is_not_predicted_to_move():
     tr = tracker()
     tr.update([face(100, 100)], scores(HAPPY)[None], 0.0)
