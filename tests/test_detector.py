@@ -31,6 +31,8 @@ def test_anchor_counts_match_the_published_models():
     assert len(make_anchors(FULL_RANGE)) == 2304
     first = make_anchors(BlazeFaceSpec("x", 128, ((8, 2),)))
     assert np.allclose(first[:2], [[0.5 / 16, 0.5 / 16]] * 2)  # two anchors per cell, cell centre
+    odd = make_anchors(BlazeFaceSpec("x", 24, ((8, 2),)))  # a 3 x 3 grid: every cell's centre twice, row by row
+    assert np.allclose(odd, np.repeat([[(i % 3 + 0.5) / 3, (i // 3 + 0.5) / 3] for i in range(9)], 2, axis=0))
 
 
 @pytest.mark.parametrize("image,box", [(hopper, HOPPER_BOX), (astronaut, ASTRONAUT_BOX)])
