@@ -263,7 +263,7 @@ same_answers() {
 }
 
 app_tests() {
-    inside sh -c "cd $SRC && SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy HYPOTHESIS_PROFILE=emulated PYTHONPATH=. \
+    inside sh -c "cd $SRC && SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy HYPOTHESIS_PROFILE=emulated EDGE_EMOJIFY_TEST_TIME_SCALE=8 PYTHONPATH=. \
         $VENV_PY -m pytest -q -p no:cacheprovider ${TEST_MODULES[*]} ${TOO_SLOW_EMULATED[*]/#/--deselect }"
 }
 

@@ -169,8 +169,9 @@ def test_a_crop_is_two_and_a_half_faces_square_around_the_face_and_stays_in_the_
 
 def test_a_late_face_counts_as_new_up_to_the_overlap_limit():
     fresh = raw((0, 0, 10, 10))
-    assert _new_only(raw((0, 0, 10, 3)), fresh).scores.size == 1  # overlap exactly FRESH_IOU: another face
-    assert _new_only(raw((0, 0, 10, 4)), fresh).scores.size == 0  # more: the same face, seen late
+    # Just either side of FRESH_IOU (0.3): exactly 0.3 rounds differently with each numpy and CPU.
+    assert _new_only(raw((0, 0, 10, 2.9)), fresh).scores.size == 1  # overlap 0.29: another face
+    assert _new_only(raw((0, 0, 10, 3.1)), fresh).scores.size == 0  # 0.31: the same face, seen late
 
 
 def test_closing_gives_up_on_a_hung_full_range_pass():

@@ -1,12 +1,15 @@
 """Waiting in tests: for a condition, with a generous deadline, never for a fixed time.
 
 A wait ends as soon as its condition holds, so a slow or loaded machine makes a test slower,
-not red; the deadline only decides how long a broken run takes to fail.
+not red; the deadline only decides how long a broken run takes to fail. Under emulation (the
+arm64 CI runs the models about a hundred times slower) ``EDGE_EMOJIFY_TEST_TIME_SCALE`` widens
+every deadline by that factor; what the test checks stays the same.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -14,6 +17,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 POLL = 0.01  # how often the condition is looked at; the condition, not this, ends the wait
+SCALE = float(os.environ.get("EDGE_EMOJIFY_TEST_TIME_SCALE", "1"))
 
 
 def wait_for(condition: Callable[[], T], seconds: float = 10.0, what: str | Callable[[], str] | None = None) -> T:
@@ -22,6 +26,7 @@ def wait_for(condition: Callable[[], T], seconds: float = 10.0, what: str | Call
     ``what`` (text, or a function for text known only at the end) names the condition in the
     failure; by default it is the condition's source.
     """
+    seconds *= SCALE
     deadline = time.monotonic() + seconds
     while not (value := condition()):
         if time.monotonic() >= deadline:

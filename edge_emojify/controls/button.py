@@ -128,9 +128,9 @@ class Button:
                 return
             self._pressed = False
             was_held, self._held = self._held, False
-        if was_held:
-            self._led_on()
-        else:
+            if was_held:
+                self._led_do("on")
+        if not was_held:
             self._events.put(NEXT)
 
     def _on_held(self) -> None:
@@ -139,19 +139,18 @@ class Button:
             if not self._pressed or self._held:
                 return
             self._held = True
+            # Under the lock: a release right after the hold then finds the LED blinking and
+            # turns it steady, instead of the blink starting after it and never stopping.
+            self._led_do("blink", on_time=BLINK_SECONDS, off_time=BLINK_SECONDS, background=True)
         self._events.put(HOLD)
-        if self._led is not None:
-            try:
-                self._led.blink(on_time=BLINK_SECONDS, off_time=BLINK_SECONDS, background=True)
-            except Exception as exc:  # noqa: BLE001 - never let the LED break the button
-                log.debug("LED blink failed: %s", exc)
 
-    def _led_on(self) -> None:
+    def _led_do(self, action: str, **kwargs: Any) -> None:
+        """``on``/``off``/``blink`` the status LED, if there is one; never lets the LED break the button."""
         if self._led is not None:
             try:
-                self._led.on()
+                getattr(self._led, action)(**kwargs)
             except Exception as exc:  # noqa: BLE001
-                log.debug("LED on failed: %s", exc)
+                log.debug("LED %s failed: %s", action, exc)
 
     def poll(self) -> list[str]:
         """The events since the last call, oldest first (never blocks)."""
@@ -164,14 +163,14 @@ class Button:
 
     def close(self) -> None:
         """Release the pins (LED off) so the next run, or another program, can claim them."""
-        button, self._button = self._button, None
-        led, self._led = self._led, None
+        with self._lock:  # not while the hold thread is setting the LED
+            self._led_do("off")
+            button, self._button = self._button, None
+            led, self._led = self._led, None
         for device in (led, button):
             if device is None:
                 continue
             try:
-                if device is led:
-                    device.off()
                 device.close()
             except Exception as exc:  # noqa: BLE001 - closing must not raise
                 log.debug("closing %r failed: %s", device, exc)
