@@ -35,6 +35,7 @@ from edge_emojify.thermal import ThermalWatch
 log = logging.getLogger(__name__)
 
 STATUS_EVERY = 5.0  # seconds between STATUS= updates to systemd
+REMOTE_STATUS_EVERY = 0.25  # seconds between status values handed to the web page
 NO_CAMERA_NOTICE = "no camera found - playing the sample"
 
 
@@ -66,7 +67,8 @@ class App:
                  button: Any = None, notifier: Notifier | None = None, threaded: bool = True,
                  snapshot: Callable[[np.ndarray, SnapshotConfig], Any] | None = None,
                  choose_source: Callable[[SourceConfig], SourceConfig] = choose_auto,
-                 clock: Callable[[], float] = time.monotonic, thermal: ThermalWatch | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, thermal: ThermalWatch | None = None,
+                 remote: Any = None) -> None:
         self.cfg = cfg
         # SIGHUP re-reads the file and re-applies the command line's overrides through this.
         self.reload_config = reload_config or (lambda: config_mod.load(None)[0])
@@ -92,6 +94,13 @@ class App:
         self._sink: Sink | None = None
         self._canvas: np.ndarray | None = None
         self._last_shown: float | None = None
+        # The web page (edge_emojify.web.Remote): injected, or built by run() when [web] is enabled.
+        self.remote = remote
+        self._own_remote = False
+        self._started = self.clock()
+        self._remote_at = -REMOTE_STATUS_EVERY
+        self._camera_state = "starting"
+        self._faces = 0
 
     # -- public controls ---------------------------------------------------------------------
 
@@ -102,7 +111,11 @@ class App:
         self._reload.set()
 
     def handle(self, event: str) -> None:
-        """The one handler that keyboard and button events share."""
+        """The one handler that keyboard, button and web page events share.
+
+        The page's actions (edge_emojify.web.remote.ACTIONS) arrive here too, drained from its
+        queue between frames, so they take the very path a press, a hold or SIGHUP takes.
+        """
         if event == NEXT:
             log.info("mode: %s", self.renderer.next_mode())
         elif event == QUIT:
@@ -110,23 +123,53 @@ class App:
         elif event == HOLD:
             action = self.cfg.button.hold_action
             if action == "privacy":
-                self.privacy = not self.privacy
-                log.info("privacy %s", "on: screen blank, camera paused" if self.privacy else "off")
-                if self.privacy:
-                    self.camera.close()
-            elif action == "snapshot" and self.frames and self.snapshot is not None:
-                # What is on screen, emojis included (so faces stay covered), not the raw camera.
-                try:
-                    log.info("snapshot saved: %s", self.snapshot(self._canvas.copy(), self.cfg.snapshots))
-                except UserError as exc:
-                    log.error("%s", exc)
+                self.set_privacy(not self.privacy)
+            elif action == "snapshot":
+                self.take_snapshot()
+        elif event.startswith("mode:"):
+            try:
+                log.info("mode: %s", self.renderer.set_mode(event.partition(":")[2]))
+            except ValueError as exc:
+                log.warning("%s", exc)
+        elif event in ("privacy_on", "privacy_off"):
+            self.set_privacy(event == "privacy_on")
+        elif event == "snapshot":
+            if self.renderer.mode == "debug" and not self.cfg.web.allow_debug_stream:
+                log.warning("snapshot from the web page refused: the debug mode shows bare faces")
+            else:
+                self.take_snapshot()
+        elif event == "reload":
+            self.request_reload()
+
+    def set_privacy(self, on: bool) -> None:
+        """Blank the screen and release the camera (on), or resume (off): the hold's privacy action."""
+        if on == self.privacy:
+            return
+        self.privacy = on
+        log.info("privacy %s", "on: screen blank, camera paused" if on else "off")
+        if on:
+            self.camera.close()
+
+    def take_snapshot(self) -> None:
+        """Save what is on screen, emojis included (so faces stay covered), never the raw camera."""
+        if self.frames and self.snapshot is not None:
+            try:
+                log.info("snapshot saved: %s", self.snapshot(self._canvas.copy(), self.cfg.snapshots))
+            except UserError as exc:
+                log.error("%s", exc)
 
     # -- the loop ------------------------------------------------------------------------------
 
     def run(self, max_frames: int = 0) -> int:
         """Run until stopped, the stream ends, or ``max_frames`` frames were shown. Returns 0."""
         restore = self._install_signals()
+        self._started = self.clock()
         try:
+            if self.remote is None and self.cfg.web.enabled:
+                from edge_emojify.web import build_remote  # aiohttp only when the page is on
+
+                self.remote = build_remote(self.cfg, snapshots=self.snapshot is not None)
+                self._own_remote = True
             self._loop(max_frames)
         finally:
             self._shutdown()
@@ -141,12 +184,15 @@ class App:
                 self._apply_reload()
             for event in self._poll_events():
                 self.handle(event)
+            self._publish_status()
             if self.privacy:
+                self._camera_state, self._faces = "paused", 0
                 self._show_message(["privacy mode", "hold the button to resume"])
                 self._stop.wait(0.1)
                 continue
             frame = self.camera.read()
             if frame is RETRYING:
+                self._camera_state, self._faces = "lost", 0
                 self._show_message(["camera lost - retrying", f"attempt {self.camera.retry.failures}"])
                 self._stop.wait(0.1)
                 continue
@@ -163,6 +209,10 @@ class App:
             image = self.renderer.render(frame, tracks, self._canvas, self.stats)
             t2 = time.perf_counter()
             sink.show(image)
+            if self.remote is not None:  # O(1): a slot and a tally; the web thread does the rest
+                self.remote.publish_frame(image, self.renderer.mode)
+                self.remote.observe(tracks)
+                self._camera_state, self._faces = "ok", len(tracks)
             t3 = time.perf_counter()
             self._frame_done(t0, {**analysis.stage_ms, "render": (t2 - t1) * 1e3,
                                   "show": (t3 - t2) * 1e3})
@@ -194,7 +244,23 @@ class App:
         events = self._sink.poll() if self._sink else []
         if self.button is not None:
             events += self.button.poll()
+        if self.remote is not None:
+            events += self.remote.poll_actions()
         return events
+
+    def _publish_status(self) -> None:
+        """A plain value for the web page's status, a few times a second (never per request)."""
+        if self.remote is None or self.clock() - self._remote_at < REMOTE_STATUS_EVERY:
+            return
+        self._remote_at = self.clock()
+        heat = self.thermal.latest
+        self.remote.publish_status({
+            "fps": round(self.stats.fps, 2), "faces": self._faces, "mode": self.renderer.mode,
+            "privacy": self.privacy, "frames": self.frames, "uptime_s": round(self.clock() - self._started),
+            "camera": {"state": self._camera_state, "losses": self.camera.losses,
+                       "retries": self.camera.retry.failures},
+            "heat": {"celsius": heat.celsius, "throttled": heat.now, "throttled_since_boot": heat.since_boot},
+            "notice": self.stats.notice})
 
     def _choose_source(self, cfg: SourceConfig) -> SourceConfig:
         """Settle ``auto`` once (at start-up, or when a reload changes [source]), and say what it chose."""
@@ -231,7 +297,10 @@ class App:
             except SinkError as exc:
                 log.error("%s", exc)
                 return
-        self._sink.show(message_screen(self._canvas, lines))
+        screen = message_screen(self._canvas, lines)
+        self._sink.show(screen)
+        if self.remote is not None:  # privacy and camera-lost screens stream as they are shown
+            self.remote.publish_frame(screen, "message")
         self.watchdog.frame_done()  # the loop is alive; a lost camera is not a hung service
 
     def _apply_reload(self) -> None:
@@ -244,6 +313,7 @@ class App:
             self.notifier.ready()
             return
         new_source = cfg.source != self.cfg.source
+        web_changed = cfg.web != self.cfg.web
         if new_source:
             self.camera.close()
             self._source_cfg = self._choose_source(cfg.source)
@@ -255,6 +325,8 @@ class App:
         if new_source:
             self.camera = self._supervisor()
         self.renderer = Renderer(self.renderer.atlas, cfg.display)
+        if web_changed and self.remote is not None:
+            log.warning("[web] changes take effect at the next restart: sudo systemctl restart edge-emojify")
         log.info("config reloaded")
         self.notifier.ready()
 
@@ -267,6 +339,9 @@ class App:
             self._sink = None
         if self.button is not None:
             self.button.close()
+        if self._own_remote and self.remote is not None:
+            self.remote.close()
+            self.remote, self._own_remote = None, False
         log.info("stopped after %d frames (%d camera frames dropped as stale, %d bad frames skipped, "
                  "%d camera losses)", self.frames, self.camera.dropped, self.pipeline.bad_frames, self.camera.losses)
 

@@ -134,6 +134,28 @@ class SnapshotConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The operator's web page (edge_emojify.web): off by default, locked by a token, output only."""
+
+    enabled: bool = _opt(False, "serve the web page: live view of the screen, status, controls and the mood "
+                         "history (needs the web extra: pip install 'edge-emojify[web]')")
+    bind: str = _opt("127.0.0.1", "address the page listens on; 0.0.0.0 = every interface (the service's "
+                     "IPAddressAllow= still decides who may connect)")
+    port: int = _opt(8080, "TCP port of the page", lo=1, hi=65535)
+    token: str = _opt("", "the secret every request needs (at least 16 characters); install.sh makes one, "
+                      "edge-emojify web --token shows it, --rotate replaces it")
+    max_clients: int = _opt(3, "most live streams at once; one more gets 503", lo=1, hi=10)
+    stream_fps: float = _opt(5.0, "most frames per second the live stream sends", lo=0.5, hi=15)
+    stream_width: int = _opt(640, "widest frame the live stream sends, in pixels (larger screens are "
+                             "scaled down)", lo=160, hi=1280)
+    allow_debug_stream: bool = _opt(False, "stream the debug mode too (it shows bare faces); otherwise the "
+                                    "stream says the debug view is not streamed")
+    history_days: int = _opt(30, "days the hourly mood counts are kept", lo=1, hi=3650)
+    history_path: str = _opt("/var/lib/edge-emojify/history.sqlite", "SQLite file of the hourly mood counts "
+                             "(per emotion, a face counted once; no images, no identities)")
+
+
+@dataclass(frozen=True)
 class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
@@ -143,6 +165,7 @@ class Config:
     display: DisplayConfig = field(default_factory=DisplayConfig)
     button: ButtonConfig = field(default_factory=ButtonConfig)
     snapshots: SnapshotConfig = field(default_factory=SnapshotConfig)
+    web: WebConfig = field(default_factory=WebConfig)
 
     @property
     def models_dir(self) -> Path:

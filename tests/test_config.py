@@ -149,7 +149,7 @@ def test_types_are_checked_for_every_kind_of_key(tmp_path):
     with pytest.raises(UserError, match=r"\[display\].output must be a string in quotes, got 5"):
         config.from_dict({"display": {"output": 5}})
     with pytest.raises(UserError, match=r"unknown section \[nope\]; allowed: source, detector, emotion, tracking, "
-                                        r"decision, display, button, snapshots$"):
+                                        r"decision, display, button, snapshots, web$"):
         config.from_dict({"nope": {}})
 
 

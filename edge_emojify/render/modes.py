@@ -91,6 +91,13 @@ class Renderer:
         self.mode = MODE_NAMES[(MODE_NAMES.index(self.mode) + 1) % len(MODE_NAMES)]
         return self.mode
 
+    def set_mode(self, name: str) -> str:
+        """Show a chosen mode (the web page's mode selector); an unknown name is a ValueError."""
+        if name not in MODES:
+            raise ValueError(f"unknown mode {name!r}; allowed: {', '.join(MODES)}")
+        self.mode = name
+        return self.mode
+
     def render(self, frame: Frame, tracks: list[Track], canvas: np.ndarray, stats: FrameStats) -> np.ndarray:
         canvas[:] = 0
         MODES[self.mode](self, frame, tracks, canvas, stats)
