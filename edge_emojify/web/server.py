@@ -194,6 +194,7 @@ def create_app(remote: Remote) -> web.Application:
                     if newest is not None:
                         sent = newest[0]
                         await asyncio.wait_for(response.write(multipart_part(newest[1], BOUNDARY)), WRITE_TIMEOUT)
+                        slot.sent += 1
                 await asyncio.sleep(min(slot.period / 2, 0.1))
         except (ConnectionError, TimeoutError):
             pass  # gone, or too slow to take a frame within WRITE_TIMEOUT: the slot is freed

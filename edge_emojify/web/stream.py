@@ -29,6 +29,7 @@ class FrameSlot:
         self.clock = clock
         self.watchers = 0  # live streams, set by the web thread (a plain int: one writer)
         self.published = 0  # frames the loop handed over (taken or not), for tests and the load script
+        self.sent = 0  # frames written to stream clients, all together (web thread)
         self._taken_at = -math.inf
         self._latest: tuple[int, np.ndarray] | None = None
         self._seq = 0
