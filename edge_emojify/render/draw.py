@@ -16,7 +16,7 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 # Every face emoji is opaque within this fraction of its width from its centre (a test checks the
 # artwork), so an emoji that must hide a face is sized from it.
 OPAQUE_RADIUS = 0.44
-BLUR_CELLS = 8  # a blurred face keeps this many cells across: a shape, never a recognisable face
+BLUR_CELLS = 6  # a blurred face and its margin keep this many cells across: a shape, never a recognisable face
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
 
@@ -72,9 +72,13 @@ class Sprite:
 
     @classmethod
     def from_bgra(cls, bgra: np.ndarray) -> Sprite:
-        alpha = cv2.merge([bgra[..., 3]] * 3)
-        premultiplied = cv2.multiply(bgra[..., :3], alpha, scale=1 / 255)
-        return cls(premultiplied, cv2.bitwise_not(alpha))
+        return cls.from_premultiplied(premultiply(bgra))
+
+    @classmethod
+    def from_premultiplied(cls, bgra: np.ndarray) -> Sprite:
+        """From BGRA whose colour is already premultiplied (what ``EmojiAtlas`` scales and turns)."""
+        inverse_alpha = cv2.bitwise_not(cv2.cvtColor(bgra[..., 3], cv2.COLOR_GRAY2BGR))
+        return cls(cv2.cvtColor(bgra, cv2.COLOR_BGRA2BGR), inverse_alpha)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -83,6 +87,16 @@ class Sprite:
     @property
     def nbytes(self) -> int:
         return self.premultiplied.nbytes + self.inverse_alpha.nbytes
+
+
+def premultiply(bgra: np.ndarray) -> np.ndarray:
+    """BGRA with its colour multiplied by its alpha.
+
+    Premultiplied artwork can be resampled and turned as it is (transparent pixels carry no
+    colour into the edge), so the atlas does this once per emoji, not once per sprite.
+    """
+    alpha = cv2.merge([bgra[..., 3]] * 3)
+    return cv2.merge([*cv2.split(cv2.multiply(bgra[..., :3], alpha, scale=1 / 255)), bgra[..., 3]])
 
 
 def blend(canvas: np.ndarray, sprite: Sprite, cx: float, cy: float) -> None:
@@ -115,20 +129,26 @@ class EmojiAtlas:
     """The emoji PNGs, with a small cache of scaled and rotated copies.
 
     Sizes are rounded up in steps of about a sixteenth (at least 4 px) and angles to 3 degrees,
-    so a face that moves slightly reuses the same sprite instead of resampling every frame, and
-    a sprite is never smaller than asked (an emoji that must hide a face relies on it). The cache is bounded in bytes (a
-    full-screen sprite is megabytes), so memory stays flat over days.
+    and a cached sprite within a step of what is asked is reused: a face whose box and tilt
+    jitter across a rounding boundary keeps its sprite instead of resampling every other
+    frame (at 720p with three faces, resampling was most of the drawing time). A sprite is
+    never smaller than asked (an emoji that must hide a face relies on it). The cache is
+    bounded in bytes (a full-screen sprite is megabytes), so memory stays flat over days.
     """
 
-    def __init__(self, folder: Path, cache_mb: float = 8) -> None:
-        self.images: dict[str, np.ndarray] = {}
+    def __init__(self, folder: Path, cache_mb: float = 24) -> None:
+        self.images: dict[str, np.ndarray] = {}  # BGRA, colour premultiplied by alpha
+        self.reach: dict[str, float] = {}  # how far the artwork reaches from its centre, in its widths
         for name in EMOJI_CODEPOINTS:
             path = folder / f"{name}.png"
             image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if path.is_file() else None
             if image is None or image.ndim != 3 or image.shape[2] != 4:
                 raise UserError(f"emoji image {path} is missing or not an RGBA PNG; rebuild the "
                                 "artwork with: python -m convert.make_emojis")
-            self.images[name] = image
+            self.images[name] = premultiply(image)
+            ys, xs = np.nonzero(image[..., 3])
+            n = image.shape[0]
+            self.reach[name] = float(np.hypot(ys + 0.5 - n / 2, xs + 0.5 - n / 2).max(initial=0) + 1) / n
         self._cache: OrderedDict[tuple[str, int, int], Sprite] = OrderedDict()
         self._cache_bytes = 0
         self._budget = cache_mb * 2**20
@@ -137,28 +157,41 @@ class EmojiAtlas:
         """Emoji ``name`` about ``size`` px wide, rotated ``angle`` degrees counter-clockwise."""
         step = max(4, int(size / 16) // 4 * 4)
         key = (name, max(4, int(np.ceil(size / step)) * step), int(round(angle / 3)) * 3)
-        cached = self._cache.get(key)
+        cached = self._cache.get(key) or self._near(name, size, angle, step)
         if cached is not None:
-            self._cache.move_to_end(key)
+            self._cache.move_to_end(key if key in self._cache else self._key_of(cached))
             return cached
-        src = self.images[name]
-        px = key[1]
-        interp = cv2.INTER_AREA if px < src.shape[1] else cv2.INTER_CUBIC
-        out = cv2.resize(src, (px, px), interpolation=interp)
-        if key[2]:
-            # Grow the canvas so the corners survive the rotation.
-            side = int(np.ceil(px * 1.42))
-            pad = (side - px) // 2
-            out = cv2.copyMakeBorder(out, pad, side - px - pad, pad, side - px - pad,
-                                     cv2.BORDER_CONSTANT, value=(0, 0, 0, 0))
-            m = cv2.getRotationMatrix2D((side / 2, side / 2), key[2], 1.0)
-            out = cv2.warpAffine(out, m, (side, side), flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
-        sprite = self._cache[key] = Sprite.from_bgra(out)
+        sprite = self._cache[key] = self._make(name, key[1], key[2])
         self._cache_bytes += sprite.nbytes
         while self._cache_bytes > self._budget and len(self._cache) > 1:
             self._cache_bytes -= self._cache.popitem(last=False)[1].nbytes
         return sprite
+
+    def _near(self, name: str, size: float, angle: float, step: int) -> Sprite | None:
+        """A cached sprite of ``name`` no smaller than ``size``, within a step and 3 degrees of it."""
+        for (n, px, a), sprite in reversed(self._cache.items()):  # the most recently used first
+            if n == name and size <= px < size + step and abs(a - angle) <= 3:
+                return sprite
+        return None
+
+    def _key_of(self, sprite: Sprite) -> tuple[str, int, int]:
+        return next(k for k, v in self._cache.items() if v is sprite)
+
+    def _make(self, name: str, px: int, angle: int) -> Sprite:
+        src = self.images[name]
+        interp = cv2.INTER_AREA if px < src.shape[1] else cv2.INTER_CUBIC
+        out = cv2.resize(src, (px, px), interpolation=interp)
+        if angle:
+            # Just large enough for the turned artwork: its turned bounding square, or the disc
+            # it reaches to, whichever is smaller (a round emoji needs almost no room to turn).
+            rad = np.radians(angle)
+            side = int(np.ceil(min(px * (abs(np.cos(rad)) + abs(np.sin(rad))), 2 * self.reach[name] * px))) + 2
+            side = max(side, px) + (max(side, px) - px) % 2  # centred on the same pixel grid
+            m = cv2.getRotationMatrix2D((px / 2, px / 2), angle, 1.0)
+            m[:, 2] += (side - px) / 2
+            out = cv2.warpAffine(out, m, (side, side), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+        return Sprite.from_premultiplied(out)
 
 
 def text(canvas: np.ndarray, s: str, x: int, y: int, scale: float = 0.6,

@@ -34,8 +34,9 @@ H264 = ("libx264", "h264", "mpeg4")
 CONTAINERS = {".mp4": ("mp4", H264), ".mov": ("mov", H264), ".mkv": ("matroska", H264),
               ".webm": ("webm", ("libvpx-vp9", "libvpx")), ".avi": ("avi", ("mpeg4",))}
 VIDEO_SUFFIXES = tuple(CONTAINERS)
-# superfast: 35 % less time per 720p frame than veryfast, for files about twice the size (crf 20 looks alike).
-ENCODER_OPTIONS = {"libx264": {"preset": "superfast", "crf": "20"},
+# ultrafast: 30 % less time per 720p frame than superfast (and superfast 35 % less than veryfast),
+# for files about 1.4 times the size; at crf 20 they look alike. Encoding is most of the budget.
+ENCODER_OPTIONS = {"libx264": {"preset": "ultrafast", "crf": "20"},
                    "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8"}}
 
 
