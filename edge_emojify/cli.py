@@ -1,4 +1,4 @@
-"""The ``edge-emojify`` command: run, video, doctor, bench, config.
+"""The ``edge-emojify`` command: run, video, doctor, bench, config, web.
 
 Every expected failure (missing model, bad config key, camera busy, no display) ends as one
 line on stderr and exit status 2; tracebacks are for bugs only.
@@ -93,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Print the effective config (after file and --set) as TOML.")
     _common(cfg)
     cfg.add_argument("--reference", action="store_true", help="print the Markdown table of every key")
+
+    web = sub.add_parser("web", help="show or replace the web page's token",
+                         description="Print the web page's token, or write a new random one into the config "
+                                     "file (its other lines, mode and owner kept). The service reads it at restart.")
+    web.add_argument("--config", help="TOML config file (default: $EDGE_EMOJIFY_CONFIG, then "
+                                      "/etc/edge-emojify/config.toml)")
+    what = web.add_mutually_exclusive_group(required=True)
+    what.add_argument("--token", action="store_true", help="print the configured token")
+    what.add_argument("--rotate", action="store_true", help="write a new random token and print it")
     return parser
 
 
@@ -178,6 +187,24 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_web(args: argparse.Namespace) -> int:
+    path = config_mod.find_config_file(args.config)
+    if path is None:
+        raise UserError(f"no config file ({config_mod.SYSTEM_CONFIG} does not exist); pass --config or run "
+                        "systemd/install.sh")
+    if args.rotate:
+        from edge_emojify.web.tokens import rotate
+
+        print(rotate(path))
+        print(f"written to {path}; apply it with: sudo systemctl restart edge-emojify", file=sys.stderr)
+        return 0
+    cfg, _ = config_mod.load(str(path))
+    if not cfg.web.token:
+        raise UserError(f"{path} has no [web] token; make one with: edge-emojify web --rotate")
+    print(cfg.web.token)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=getattr(args, "log_level", "INFO"),
@@ -198,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.threads:
                 cfg = config_mod.override(cfg, [f"emotion.threads={args.threads}"])
             return run_bench(cfg, args.frames, args.width, args.faces, args.screens)
+        if args.command == "web":
+            return cmd_web(args)
         return cmd_config(args)
     except (UserError, SourceError, SinkError) as exc:
         print(f"edge-emojify: error: {exc}", file=sys.stderr)

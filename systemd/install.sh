@@ -47,13 +47,15 @@ Usage: sudo $0 [options]
 
 Installs edge-emojify from this checkout ($REPO_DIR):
   apt packages, a venv at /opt/$APP/venv (with --system-site-packages), the system user
-  $SERVICE_USER, /etc/$APP/config.toml (only if absent), /var/lib/$APP/snapshots and the
-  systemd unit, then enables and (re)starts the service.
+  $SERVICE_USER, /etc/$APP/config.toml (only if absent, with a new random web page token,
+  printed once), /var/lib/$APP/snapshots and the systemd unit, then enables and (re)starts the
+  service.
 
 Options:
   --dry-run      print every step as a shell command and change nothing
   --uninstall    stop, disable and remove the unit, the venv and the user; keep config and snapshots
-  --purge        with --uninstall: also remove /etc/$APP and /var/lib/$APP
+  --purge        with --uninstall: also remove /etc/$APP and /var/lib/$APP (snapshots and the
+                 web page's mood history)
   --root DIR     place files under DIR instead of / (for tests and image builds); skips apt and
                  useradd, with a note for each, and enables the unit by its link
 
@@ -289,12 +291,31 @@ install_config() {
         fi
         return
     fi
+    # The example with a fresh web page token ([web] token; the page itself stays off until
+    # web.enabled = true). Written private first, so the secret is never readable by others.
+    local seeded=$CONF_DIR/.config.toml.new token
+    token=$(new_token)
+    if ((DRY_RUN)); then
+        echo "(umask 077 && sed 's/^# token = \"\"\$/token = \"<new random token>\"/'" \
+            "$(printf '%q' "$CONFIG_EXAMPLE") > $(printf '%q' "$seeded"))"
+    else
+        (umask 077 && sed "s/^# token = \"\"\$/token = \"$token\"/" "$CONFIG_EXAMPLE" >"$seeded")
+    fi
     if [[ -n $ROOT ]]; then
         note "under --root files belong to whoever runs this (root:$SERVICE_USER on a real install)"
-        run install -m 0640 "$CONFIG_EXAMPLE" "$CONFIG"
+        run install -m 0640 "$seeded" "$CONFIG"
     else
-        run install -m 0640 -o root -g "$SERVICE_USER" "$CONFIG_EXAMPLE" "$CONFIG"
+        run install -m 0640 -o root -g "$SERVICE_USER" "$seeded" "$CONFIG"
     fi
+    run rm -f "$seeded"
+    if ((!DRY_RUN)); then
+        note "web page token (shown this once; later: sudo /opt/$APP/venv/bin/$APP web --token): $token"
+    fi
+}
+
+# 24 random bytes as 48 hex digits: safe in TOML and in a URL-free Authorization header.
+new_token() {
+    od -An -N24 -tx1 /dev/urandom | tr -d ' \n'
 }
 
 install_state() {

@@ -84,7 +84,7 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path) -> None:
         assert f"ln -s /etc/systemd/system/edge-emojify.service {WANTS}" in out or f"# {WANTS} exists" in out
     # Everything that is not a command is a comment: the output is a script one could read and run.
     commands = {"apt-get", "env", "useradd", "usermod", "mkdir", "/usr/bin/python3", "echo", "touch",
-                "/opt/edge-emojify/venv/bin/python", "install", "sed", "chmod", "systemctl", "ln"}
+                "/opt/edge-emojify/venv/bin/python", "install", "sed", "chmod", "systemctl", "ln", "(umask", "rm"}
     assert all(line.startswith("#") or line.split()[0] in commands for line in out.splitlines())
 
     scratch = tmp_path / "never-created"
@@ -118,8 +118,15 @@ def test_install_under_root_places_unit_config_and_snapshot_folder(tmp_path) -> 
     changed = [a for a, b in zip(placed, source, strict=True) if a != b]
     assert all(line.startswith("SupplementaryGroups=") for line in changed)
 
+    # The example, with a new random web page token (printed this once) in place of its comment.
+    token = re.search(r"^# web page token \(shown this once; .* web --token\): ([0-9a-f]{48})$", out, re.M)[1]
     config = tmp_path / "etc/edge-emojify/config.toml"
-    assert mode(config) == 0o640 and config.read_text() == EXAMPLE.read_text()
+    assert mode(config) == 0o640
+    assert config.read_text() == EXAMPLE.read_text().replace('# token = ""\n', f'token = "{token}"\n')
+    assert from_dict(tomllib.loads(config.read_text())).web.token == token
+    assert not list(config.parent.glob(".config.toml*"))  # the private draft is gone
+    again = tmp_path / "again"
+    assert token not in install("--root", str(again), "--no-start", "--skip-pip").stdout  # random each time
     assert (tmp_path / "etc/edge-emojify/config.example.toml").read_text() == EXAMPLE.read_text()
     snapshots = tmp_path / "var/lib/edge-emojify/snapshots"
     assert snapshots.is_dir() and mode(snapshots) == 0o750 and mode(snapshots.parent) == 0o750

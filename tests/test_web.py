@@ -458,3 +458,46 @@ def test_the_load_script_prints_its_figures():
                          text=True, timeout=180, cwd=ROOT, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "no clients:" in out.stdout and "5 streams + 50 status/s:" in out.stdout and "p95 ratio" in out.stdout
+
+
+# ---------------------------------------------------------------- edge-emojify web --token / --rotate
+
+
+def test_web_token_shows_and_rotate_replaces_it_keeping_the_file(tmp_path, capsys):
+    from edge_emojify.cli import main
+
+    config = tmp_path / "config.toml"
+    config.write_text('# the mirror in the hall\n[display]\nmode = "panel"  # kids like it\n\n[web]\n'
+                      '# token = ""\nenabled = false\n\n[button]\nhold_action = "privacy"\n')
+    config.chmod(0o640)
+    assert main(["web", "--token", "--config", str(config)]) == 2
+    assert "has no [web] token; make one with: edge-emojify web --rotate" in capsys.readouterr().err
+    assert main(["web", "--rotate", "--config", str(config)]) == 0
+    first = capsys.readouterr().out.strip()
+    assert len(first) >= 32 and f'token = "{first}"' in config.read_text()
+    assert config.read_text().replace(f'token = "{first}"', '# token = ""') == (
+        '# the mirror in the hall\n[display]\nmode = "panel"  # kids like it\n\n[web]\n'
+        '# token = ""\nenabled = false\n\n[button]\nhold_action = "privacy"\n')
+    assert config.stat().st_mode & 0o777 == 0o640
+    assert main(["web", "--token", "--config", str(config)]) == 0
+    assert capsys.readouterr().out.strip() == first
+    assert main(["web", "--rotate", "--config", str(config)]) == 0
+    second = capsys.readouterr().out.strip()
+    assert second != first and config.read_text().count("token = ") == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]  # no draft left behind
+
+
+def test_rotate_adds_a_web_section_where_there_is_none(tmp_path, capsys):
+    from edge_emojify.cli import main
+
+    config = tmp_path / "config.toml"
+    config.write_text('[display]\nmode = "emoji"\n')
+    assert main(["web", "--rotate", "--config", str(config)]) == 0
+    token = capsys.readouterr().out.strip()
+    assert config.read_text() == f'[display]\nmode = "emoji"\n\n[web]\ntoken = "{token}"\n'
+    assert main(["web", "--rotate", "--config", str(tmp_path / "missing.toml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    config.write_text("[web]\nport = 99999\n")
+    assert main(["web", "--rotate", "--config", str(config)]) == 2
+    assert "[web].port is 99999; allowed: 1 to 65535" in capsys.readouterr().err
+    assert config.read_text() == "[web]\nport = 99999\n"  # a bad file is left as it was
