@@ -501,3 +501,15 @@ def test_rotate_adds_a_web_section_where_there_is_none(tmp_path, capsys):
     assert main(["web", "--rotate", "--config", str(config)]) == 2
     assert "[web].port is 99999; allowed: 1 to 65535" in capsys.readouterr().err
     assert config.read_text() == "[web]\nport = 99999\n"  # a bad file is left as it was
+
+
+def test_status_shows_the_last_warnings_and_a_new_value_at_once(remote):
+    remote.publish_status({"mode": "mirror"})
+    assert status(remote.port)["mode"] == "mirror" and status(remote.port)["errors"] == []
+    for i in range(12):
+        logging.getLogger("edge_emojify.app").warning("camera hiccup %d", i)
+    logging.getLogger("edge_emojify.app").info("not a problem")
+    errors = status(remote.port)["errors"]
+    assert len(errors) == 10 and errors[-1].endswith("WARNING edge_emojify.app: camera hiccup 11")
+    remote.publish_status({"mode": "panel"})
+    assert status(remote.port)["mode"] == "panel"

@@ -98,7 +98,8 @@ def run(seconds: float, streams: int = 5, rate: float = 50.0) -> int:
         frames, done = [0], [0, 0]
         workers = [threading.Thread(target=_streamer, args=(port, token, stop, frames), daemon=True)
                    for _ in range(streams)]
-        workers.append(threading.Thread(target=_poller, args=(port, token, rate, stop, done), daemon=True))
+        if rate > 0:
+            workers.append(threading.Thread(target=_poller, args=(port, token, rate, stop, done), daemon=True))
         for w in workers:
             w.start()
         start = len(app.frame_ms)
@@ -122,11 +123,14 @@ def run(seconds: float, streams: int = 5, rate: float = 50.0) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m edge_emojify.web.load", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each of the two runs (1 to 600)")
+    parser.add_argument("--streams", type=int, default=5, help="stream clients in the second run (0 to 10)")
+    parser.add_argument("--rate", type=float, default=50.0, help="status requests a second in the second run "
+                                                                  "(0 to 500)")
     args = parser.parse_args(argv)
-    if not 1 <= args.seconds <= 600:
-        print("edge-emojify: error: --seconds must be between 1 and 600", file=sys.stderr)
+    if not 1 <= args.seconds <= 600 or not 0 <= args.streams <= 10 or not 0 <= args.rate <= 500:
+        print("edge-emojify: error: --seconds must be 1 to 600, --streams 0 to 10, --rate 0 to 500", file=sys.stderr)
         return 2
-    return run(args.seconds)
+    return run(args.seconds, args.streams, args.rate)
 
 
 if __name__ == "__main__":

@@ -82,6 +82,10 @@ class Remote:
     def publish_status(self, status: dict[str, Any]) -> None:
         self._status = status  # a new dict each time: the web thread reads whole values only
 
+    @property
+    def status_value(self) -> dict[str, Any]:
+        return self._status
+
     def observe(self, tracks: list[Track]) -> None:
         self.history.observe(tracks)
 

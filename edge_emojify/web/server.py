@@ -132,8 +132,14 @@ def create_app(remote: Remote) -> web.Application:
                             path="/", max_age=30 * 86400)
         return response
 
+    answered: list = [None, b""]  # (the App's status value, errors, streams) and its JSON, for the next asker
+
     async def status(request: web.Request) -> web.Response:
-        return web.json_response(remote.status())
+        # The App hands over a new value a few times a second; scripts may ask far more often.
+        key = (remote.status_value, remote.errors.emitted, remote.slot.watchers)
+        if answered[0] is None or answered[0][0] is not key[0] or answered[0][1:] != key[1:]:
+            answered[:] = [key, json.dumps(remote.status()).encode()]
+        return web.Response(body=answered[1], content_type="application/json")
 
     async def history(request: web.Request) -> web.Response:
         data = await asyncio.get_running_loop().run_in_executor(None, remote.history.as_json)
@@ -190,12 +196,16 @@ def create_app(remote: Remote) -> web.Application:
             while not closing.is_set():
                 latest = slot.latest()
                 if latest is not None and latest[0] != sent:
-                    newest = await loop.run_in_executor(None, cache.newest)  # cv2 lets go of the GIL
-                    if newest is not None:
-                        sent = newest[0]
-                        await asyncio.wait_for(response.write(multipart_part(newest[1], BOUNDARY)), WRITE_TIMEOUT)
+                    seq, jpeg = latest[0], cache.cached(latest[0])
+                    if jpeg is None:  # the first client to want this frame encodes it, off the loop
+                        newest = await loop.run_in_executor(None, cache.newest)  # cv2 lets go of the GIL
+                        if newest is not None:
+                            seq, jpeg = newest
+                    if jpeg is not None:
+                        sent = seq
+                        await asyncio.wait_for(response.write(multipart_part(jpeg, BOUNDARY)), WRITE_TIMEOUT)
                         slot.sent += 1
-                await asyncio.sleep(min(slot.period / 2, 0.1))
+                await asyncio.sleep(slot.period / 2)
         except (ConnectionError, TimeoutError):
             pass  # gone, or too slow to take a frame within WRITE_TIMEOUT: the slot is freed
         finally:

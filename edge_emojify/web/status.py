@@ -17,12 +17,14 @@ class RecentErrors(logging.Handler):
     def __init__(self, keep: int = 10) -> None:
         super().__init__(logging.WARNING)
         self._lines: collections.deque[str] = collections.deque(maxlen=keep)
+        self.emitted = 0  # all lines ever kept, so a reader can tell the list changed
         self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created))
             self._lines.append(f"{stamp} {self.format(record)}")
+            self.emitted += 1
         except Exception:  # a logging handler must never raise into the code that logged
             self.handleError(record)
 

@@ -72,6 +72,11 @@ class JpegCache:
         self._lock = threading.Lock()  # encodes may run in worker threads
         self._cached: tuple[int, bytes] | None = None
 
+    def cached(self, seq: int) -> bytes | None:
+        """The JPEG of frame ``seq`` if another client already had it encoded (no thread hop)."""
+        cached = self._cached
+        return cached[1] if cached is not None and cached[0] == seq else None
+
     def newest(self) -> tuple[int, bytes] | None:
         latest = self.slot.latest()
         if latest is None:
