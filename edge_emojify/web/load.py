@@ -5,14 +5,17 @@
 Runs the real App loop on the bundled sample into a null sink with the page on 127.0.0.1 (a
 random port, a throw-away token and history file), measures the loop's milliseconds per frame
 for ``--seconds`` with nobody connected, then for as long again with 5 MJPEG clients reading
-the stream and 50 ``/api/status`` requests a second, and prints both and their ratio. Every
-wait is bounded; nothing listens beyond localhost.
+the stream and 50 ``/api/status`` requests a second (from a child process, as if from other
+machines), and prints both and their ratio. Every wait is bounded; nothing listens beyond
+localhost.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import multiprocessing
+import queue
 import secrets
 import socket
 import sys
@@ -67,6 +70,24 @@ def _poller(port: int, token: str, rate: float, stop: threading.Event, done: lis
     conn.close()
 
 
+def _clients(port: int, token: str, streams: int, rate: float, seconds: float, ready, results) -> None:  # noqa: ANN001
+    """The load, in a child process: ``streams`` MJPEG readers and ``rate`` status requests a second."""
+    stop = threading.Event()
+    frames, done = [0], [0, 0]
+    workers = [threading.Thread(target=_streamer, args=(port, token, stop, frames), daemon=True)
+               for _ in range(streams)]
+    if rate > 0:
+        workers.append(threading.Thread(target=_poller, args=(port, token, rate, stop, done), daemon=True))
+    for w in workers:
+        w.start()
+    ready.set()
+    stop.wait(seconds + 1)  # a little past the parent's window, so the load covers all of it
+    stop.set()
+    for w in workers:
+        w.join(10)
+    results.put((frames[0], done[0], done[1]))
+
+
 def _figures(ms: list[float]) -> tuple[float, float]:
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
 
@@ -94,20 +115,29 @@ def run(seconds: float, streams: int = 5, rate: float = 50.0) -> int:
         time.sleep(seconds)
         idle = app.frame_ms[start:]
 
-        stop = threading.Event()
-        frames, done = [0], [0, 0]
-        workers = [threading.Thread(target=_streamer, args=(port, token, stop, frames), daemon=True)
-                   for _ in range(streams)]
-        if rate > 0:
-            workers.append(threading.Thread(target=_poller, args=(port, token, rate, stop, done), daemon=True))
-        for w in workers:
-            w.start()
+        # The clients run in a process of their own, as they would on other machines: their
+        # Python must not take this interpreter's lock from the frame loop being measured.
+        ctx = multiprocessing.get_context("spawn")
+        results = ctx.Queue()
+        ready = ctx.Event()
+        clients = ctx.Process(target=_clients, args=(port, token, streams, rate, seconds, ready, results), daemon=True)
+        clients.start()
+        if not ready.wait(60):
+            print("edge-emojify: error: the load clients did not start within 60 s", file=sys.stderr)
+            clients.kill()
+            app.stop()
+            return 2
         start = len(app.frame_ms)
         time.sleep(seconds)
         loaded = app.frame_ms[start:]
-        stop.set()
-        for w in workers:
-            w.join(10)
+        frames, done = [0], [0, 0]
+        try:
+            frames[0], done[0], done[1] = results.get(timeout=30)
+        except queue.Empty:
+            print("edge-emojify: warning: the load clients did not report", file=sys.stderr)
+        clients.join(10)
+        if clients.is_alive():
+            clients.kill()
         app.stop()
         loop.join(30)
 
