@@ -513,3 +513,16 @@ def test_status_shows_the_last_warnings_and_a_new_value_at_once(remote):
     assert len(errors) == 10 and errors[-1].endswith("WARNING edge_emojify.app: camera hiccup 11")
     remote.publish_status({"mode": "panel"})
     assert status(remote.port)["mode"] == "panel"
+
+
+def test_the_mirror_without_the_page_never_loads_aiohttp():
+    code = ("import sys; import edge_emojify.app, edge_emojify.cli, edge_emojify.config; "
+            "assert 'aiohttp' not in sys.modules and 'edge_emojify.web.server' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=ROOT)
+
+
+def test_answers_carry_the_security_headers(remote):
+    for path, headers in (("/", BEARER), ("/login", {}), ("/api/status", BEARER), ("/nowhere", {})):
+        _, got, _ = call(remote.port, "GET", path, headers)
+        assert got["X-Frame-Options"] == "DENY" and "default-src 'self'" in got["Content-Security-Policy"], path
+        assert got["X-Content-Type-Options"] == "nosniff" and got["Cache-Control"] == "no-store", path
