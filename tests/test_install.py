@@ -165,7 +165,9 @@ def test_uninstall_removes_unit_and_venv_but_keeps_config_and_snapshots(tmp_path
     venv = tmp_path / "opt/edge-emojify/venv/bin"
     venv.mkdir(parents=True)  # stands in for the venv --skip-pip did not make
     (tmp_path / "var/lib/edge-emojify/snapshots/snapshot-1.jpg").write_bytes(b"jpeg")
+    (tmp_path / "var/lib/edge-emojify/history.sqlite").write_bytes(b"the web page's hourly mood counts")
     install("--uninstall", "--root", str(tmp_path))
+    assert (tmp_path / "var/lib/edge-emojify/history.sqlite").exists()
     assert not (tmp_path / "etc/systemd/system/edge-emojify.service").exists()
     assert not (tmp_path / WANTS.lstrip("/")).is_symlink()
     assert not (tmp_path / "opt/edge-emojify").exists()
