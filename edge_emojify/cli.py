@@ -183,6 +183,9 @@ def cmd_config(args: argparse.Namespace) -> int:
         return 0
     cfg, path = load_config(args)
     print(f"# effective config (file: {path or 'none, built-in defaults'})")
+    if cfg.web.token:  # a screen or a pasted bug report is no place for the page's secret
+        hidden = dataclasses.replace(cfg.web, token="(set; edge-emojify web --token shows it)")
+        cfg = dataclasses.replace(cfg, web=hidden)
     print(config_mod.to_toml(cfg))
     return 0
 

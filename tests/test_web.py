@@ -487,6 +487,16 @@ def test_web_token_shows_and_rotate_replaces_it_keeping_the_file(tmp_path, capsy
     assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]  # no draft left behind
 
 
+def test_the_effective_config_never_prints_the_token(tmp_path, capsys):
+    from edge_emojify.cli import main
+
+    config = tmp_path / "config.toml"
+    config.write_text('[web]\ntoken = "s3cret-s3cret-s3cret-s3cret-s3cret"\n')
+    assert main(["config", "--config", str(config)]) == 0
+    shown = capsys.readouterr().out
+    assert "s3cret" not in shown and "edge-emojify web --token shows it" in shown
+
+
 def test_rotate_adds_a_web_section_where_there_is_none(tmp_path, capsys):
     from edge_emojify.cli import main
 
