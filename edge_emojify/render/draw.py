@@ -136,7 +136,7 @@ class EmojiAtlas:
     bounded in bytes (a full-screen sprite is megabytes), so memory stays flat over days.
     """
 
-    def __init__(self, folder: Path, cache_mb: float = 24) -> None:
+    def __init__(self, folder: Path, cache_mb: float = 8) -> None:
         self.images: dict[str, np.ndarray] = {}  # BGRA, colour premultiplied by alpha
         self.reach: dict[str, float] = {}  # how far the artwork reaches from its centre, in its widths
         for name in EMOJI_CODEPOINTS:
