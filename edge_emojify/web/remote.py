@@ -71,9 +71,7 @@ class Remote:
     def publish_frame(self, image: np.ndarray, mode: str) -> None:
         """The screen as shown, except the debug mode's bare faces unless the config allows them."""
         if mode == "debug" and not self.cfg.allow_debug_stream:
-            if self.slot.watchers <= 0:
-                self.slot.publish(image)  # counted, not kept: nobody watches
-                return
+            # Always the stand-in, watched or not: a viewer arriving mid-call must never get a bare face.
             if self._blank is None or self._blank.shape != image.shape:
                 self._blank = message_screen(np.zeros_like(image), DEBUG_NOT_STREAMED)
             image = self._blank
