@@ -49,6 +49,10 @@ class RawDetections:
     keypoints: np.ndarray
     scores: np.ndarray
 
+    def where(self, keep: np.ndarray) -> RawDetections:
+        """The candidates where the boolean mask ``keep`` is true."""
+        return RawDetections(self.boxes[keep], self.keypoints[keep], self.scores[keep])
+
 
 def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """``image`` resized down to ``width`` x ``height``, averaging every pixel, fast.

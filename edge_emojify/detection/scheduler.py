@@ -196,8 +196,7 @@ def _roi(box: Box, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
 def _split_by_width(found: RawDetections, min_width: float) -> tuple[RawDetections, RawDetections]:
     """(faces at least ``min_width`` px wide, the narrower ones)."""
     wide = (found.boxes[:, 2] - found.boxes[:, 0]) >= min_width
-    return (RawDetections(found.boxes[wide], found.keypoints[wide], found.scores[wide]),
-            RawDetections(found.boxes[~wide], found.keypoints[~wide], found.scores[~wide]))
+    return found.where(wide), found.where(~wide)
 
 
 def _new_only(late: RawDetections, fresh: RawDetections | None) -> RawDetections:
@@ -205,4 +204,4 @@ def _new_only(late: RawDetections, fresh: RawDetections | None) -> RawDetections
     if fresh is None or not fresh.scores.size:
         return late
     keep = np.array([iou(b, fresh.boxes).max() <= FRESH_IOU for b in late.boxes], bool)
-    return RawDetections(late.boxes[keep], late.keypoints[keep], late.scores[keep])
+    return late.where(keep)
