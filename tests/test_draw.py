@@ -92,3 +92,12 @@ def test_text_has_a_thin_dark_outline_that_keeps_it_readable_even_on_a_white_wal
     near = cv2.dilate(letters.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     assert outline.sum() > 0.5 * letters.sum()  # an outline all along the letters ...
     assert not (outline & ~near).any()  # ... hugging them, within 2 px
+
+
+def test_a_tilt_jittering_across_a_rounding_boundary_keeps_its_sprite(atlas):
+    # 1.4 degrees rounds to 0 and 1.6 to 3: a face wobbling between them must not resample every frame.
+    first = atlas.sprite("happy", 200, 1.4)
+    assert atlas.sprite("happy", 200, 1.6) is first
+    assert atlas.sprite("happy", 200, 4.6) is not first  # more than 3 degrees away: turned anew
+    assert atlas.sprite("sad", 200, 1.6) is not first  # never another emoji's sprite
+    assert atlas.sprite("happy", 150, 1.4) is not first  # nor one more than a size step larger

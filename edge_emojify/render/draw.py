@@ -157,25 +157,23 @@ class EmojiAtlas:
         """Emoji ``name`` about ``size`` px wide, rotated ``angle`` degrees counter-clockwise."""
         step = max(4, int(size / 16) // 4 * 4)
         key = (name, max(4, int(np.ceil(size / step)) * step), int(round(angle / 3)) * 3)
-        cached = self._cache.get(key) or self._near(name, size, angle, step)
-        if cached is not None:
-            self._cache.move_to_end(key if key in self._cache else self._key_of(cached))
-            return cached
+        found = key if key in self._cache else self._near(name, size, angle, step)
+        if found is not None:
+            self._cache.move_to_end(found)
+            return self._cache[found]
         sprite = self._cache[key] = self._make(name, key[1], key[2])
         self._cache_bytes += sprite.nbytes
         while self._cache_bytes > self._budget and len(self._cache) > 1:
             self._cache_bytes -= self._cache.popitem(last=False)[1].nbytes
         return sprite
 
-    def _near(self, name: str, size: float, angle: float, step: int) -> Sprite | None:
-        """A cached sprite of ``name`` no smaller than ``size``, within a step and 3 degrees of it."""
-        for (n, px, a), sprite in reversed(self._cache.items()):  # the most recently used first
+    def _near(self, name: str, size: float, angle: float, step: int) -> tuple[str, int, int] | None:
+        """The key of a cached sprite of ``name`` no smaller than ``size``, within a step and 3 degrees."""
+        for key in reversed(self._cache):  # the most recently used first
+            n, px, a = key
             if n == name and size <= px < size + step and abs(a - angle) <= 3:
-                return sprite
+                return key
         return None
-
-    def _key_of(self, sprite: Sprite) -> tuple[str, int, int]:
-        return next(k for k, v in self._cache.items() if v is sprite)
 
     def _make(self, name: str, px: int, angle: int) -> Sprite:
         src = self.images[name]
