@@ -10,13 +10,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from edge_emojify.atomic import write_atomically
 from edge_emojify.config import SnapshotConfig
 from edge_emojify.errors import UserError
 
@@ -130,24 +130,10 @@ def save_snapshot(image_bgr: np.ndarray, cfg: SnapshotConfig, now: datetime | No
                         "that this OpenCV build has JPEG support")
     _ensure_folder(folder)
     path = _unique_name(folder, now or datetime.now())
-    tmp_name = None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=".partial-", suffix=SUFFIX, dir=folder)
-        with os.fdopen(fd, "wb") as out:
-            out.write(encoded.tobytes())
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp_name, 0o640)  # mkstemp makes 0600; let the service's group read them
-        os.replace(tmp_name, path)
-        tmp_name = None
+        write_atomically(path, encoded.tobytes(), 0o640)  # the service's group may read them
     except OSError as exc:
         raise _problem(folder, exc) from None
-    finally:
-        if tmp_name is not None:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
     log.debug("snapshot written: %s (%d KB)", path, len(encoded) // 1024)
     prune(folder, int(cfg.max_mb * 2**20), keep=path)
     return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tempfile
 from datetime import datetime
 
 import cv2
@@ -95,7 +96,7 @@ def test_permission_denied_names_the_folder_and_the_fix(tmp_path, monkeypatch) -
     def refuse(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(snapshots.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
     with pytest.raises(UserError) as info:
         save_snapshot(picture(), SnapshotConfig(folder=str(tmp_path)))
     message = str(info.value)

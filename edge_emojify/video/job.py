@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_emojify.atomic import usual_mode, write_atomically
 from edge_emojify.config import Config
 from edge_emojify.errors import UserError
 from edge_emojify.pipeline import Pipeline, build_pipeline
@@ -181,14 +180,7 @@ def _check_distinct(src: Path, dst: Path) -> None:
 def _write_atomically(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, data, usual_mode())
     except OSError as exc:
         raise UserError(f"cannot write {path} ({exc.strerror}); free some space or choose another -o") from None
 

@@ -24,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edge_emojify.atomic import usual_mode
 from edge_emojify.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -239,9 +240,7 @@ class MediaWriter:
         except OSError as exc:
             self.discard()
             raise self._write_error(exc) from None
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.temp, 0o666 & ~umask)  # mkstemp's 0600 is for the unfinished file only
+        os.chmod(self.temp, usual_mode())  # mkstemp's 0600 is for the unfinished file only
         os.replace(self.temp, self.path)
 
     def discard(self) -> None:

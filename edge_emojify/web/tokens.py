@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import tempfile
 import tomllib
 from pathlib import Path
 
 from edge_emojify import config as config_mod
+from edge_emojify.atomic import write_atomically
 from edge_emojify.errors import UserError
 
 SECTION = re.compile(r"^\s*\[\s*web\s*\]\s*(#.*)?$")
@@ -58,17 +58,8 @@ def rotate(path: Path) -> str:
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"config file {path} is not valid TOML ({exc}); fix it first") from None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".config.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(updated)
-            os.chmod(tmp, st.st_mode & 0o7777)
-            if os.geteuid() == 0:
-                os.chown(tmp, st.st_uid, st.st_gid)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        owner = (st.st_uid, st.st_gid) if os.geteuid() == 0 else None
+        write_atomically(path, updated.encode("utf-8"), st.st_mode & 0o7777, owner)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror}; run with sudo") from None
     return token
