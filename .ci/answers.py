@@ -9,7 +9,8 @@ Two kinds of input, so a difference can be put where it comes from:
 - **generated crops** made with integer numpy only (no OpenCV, no floating point), fed straight to
   the int8 emotion model: any difference here is the LiteRT kernels' own. The raw int8 outputs
   are compared, and the class each crop gets.
-- **the bundled portraits**, alone and side by side, through BlazeFace and the emotion crop:
+- **the bundled portraits**, alone and side by side, through BlazeFace (short range, full range, and
+  the 64-px crop model around each face) and the emotion crop:
   OpenCV's resize and warp take part (apt's 4.6 on the Pi against pip's wheel on x86), so boxes
   are compared to within a pixel.
 """
@@ -59,7 +60,8 @@ def scenes(data_dir: Path) -> dict[str, np.ndarray]:
 
 def answers() -> dict:
     from edge_emojify.config import DetectorConfig
-    from edge_emojify.detection.detector import BlazeFaceDetector
+    from edge_emojify.detection.detector import BlazeFaceDetector, finish, shift
+    from edge_emojify.detection.scheduler import _roi
     from edge_emojify.emotion import EmotionModel
     from edge_emojify.resources import DATA_DIR, models_dir
 
@@ -68,18 +70,29 @@ def answers() -> dict:
     crops = generated_crops(emotion.card.input_size)
     raw = np.concatenate([runner.invoke(runner.quantise(crops[i:i + 1, ..., None])) for i in range(len(crops))])
     faces_out = {}
+    crop_model = BlazeFaceDetector(DetectorConfig(range="auto"), models_dir()).crop
     for range_ in ("short", "full"):
         detector = BlazeFaceDetector(DetectorConfig(range=range_, max_faces=10), models_dir())
         for name, image in scenes(DATA_DIR).items():
             faces = detector.detect(image)
-            probs = emotion.predict(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), faces)
-            faces_out[f"{name}/{range_}"] = [
-                {"box": [round(float(v), 3) for v in f.box], "score": round(float(f.score), 4),
-                 "emotion": int(np.argmax(p))} for f, p in zip(faces, probs, strict=True)]
+            if range_ == "short":  # the 64-px crop model on a crop around each face, as the scheduler reads it
+                crops = [(roi, image[roi[1]:roi[3], roi[0]:roi[2]]) for roi in (_roi(f.box, image.shape) for f in faces)
+                         if roi is not None]
+                found = [shift(crop_model.detect(crop, DetectorConfig().min_score), x0, y0)
+                         for (x0, y0, _, _), crop in crops]
+                record(faces_out, f"{name}/crop", emotion, image, finish(found, DetectorConfig(max_faces=10)))
+            record(faces_out, f"{name}/{range_}", emotion, image, faces)
     import ai_edge_litert
     return {"machine": platform.machine(), "python": platform.python_version(), "numpy": np.__version__,
             "opencv": cv2.__version__, "litert": getattr(ai_edge_litert, "__version__", "?"),
             "crops_int8": raw.astype(int).tolist(), "faces": faces_out}
+
+
+def record(out: dict, key: str, emotion, image: np.ndarray, faces: list) -> None:
+    """Each face's box, score and the emotion its crop gets, under ``key``."""
+    probs = emotion.predict(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), faces)
+    out[key] = [{"box": [round(float(v), 3) for v in f.box], "score": round(float(f.score), 4),
+                 "emotion": int(np.argmax(p))} for f, p in zip(faces, probs, strict=True)]
 
 
 def compare(a: dict, b: dict) -> list[str]:

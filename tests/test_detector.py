@@ -9,7 +9,14 @@ import pytest
 from photos import ASTRONAUT_BOX, HOPPER_BOX, astronaut, close_up, group, hopper
 
 from edge_emojify.config import DetectorConfig
-from edge_emojify.detection.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceSpec, make_anchors
+from edge_emojify.detection.blazeface import (
+    FULL_RANGE,
+    SHORT_RANGE,
+    SHORT_RANGE_CROP,
+    SHORT_RANGE_WIDE,
+    BlazeFaceSpec,
+    make_anchors,
+)
 from edge_emojify.detection.detector import BlazeFaceDetector, square_tiles
 from edge_emojify.types import iou
 
@@ -33,6 +40,10 @@ def test_anchor_counts_match_the_published_models():
     assert np.allclose(first[:2], [[0.5 / 16, 0.5 / 16]] * 2)  # two anchors per cell, cell centre
     odd = make_anchors(BlazeFaceSpec("x", 24, ((8, 2),)))  # a 3 x 3 grid: every cell's centre twice, row by row
     assert np.allclose(odd, np.repeat([[(i % 3 + 0.5) / 3, (i // 3 + 0.5) / 3] for i in range(9)], 2, axis=0))
+    # A wide input: 3 columns by 2 rows, row by row, x a share of the width and y of the height.
+    wide = make_anchors(BlazeFaceSpec("x", 24, ((8, 1),), input_height=16))
+    assert np.allclose(wide, [[(i % 3 + 0.5) / 3, (i // 3 + 0.5) / 2] for i in range(6)])
+    assert len(make_anchors(SHORT_RANGE_WIDE)) == 16 * 10 * 2 + 8 * 5 * 6
 
 
 @pytest.mark.parametrize("image,box", [(hopper, HOPPER_BOX), (astronaut, ASTRONAUT_BOX)])
@@ -101,7 +112,7 @@ def test_nothing_in_a_blank_or_noisy_frame():
     assert d.detect(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)) == []
 
 
-@pytest.mark.parametrize("spec", [SHORT_RANGE, FULL_RANGE])
+@pytest.mark.parametrize("spec", [SHORT_RANGE, FULL_RANGE, SHORT_RANGE_WIDE, SHORT_RANGE_CROP])
 def test_each_detector_model_matches_its_card(spec):
     import hashlib
     import json
@@ -110,7 +121,7 @@ def test_each_detector_model_matches_its_card(spec):
     card = json.loads(model.with_suffix(".json").read_text())
     assert card["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
     assert card["anchors"]["num_anchors"] == len(make_anchors(spec))
-    assert card["input"]["shape"] == [1, spec.input_size, spec.input_size, 3]
+    assert card["input"]["shape"] == [1, spec.height, spec.input_size, 3]
     assert "Apache-2.0" in card["license"]
 
 
@@ -213,3 +224,39 @@ def test_the_full_range_alone_runs_only_the_full_range_model():
     assert len(detector(range="short").detect(image)) == 1
     assert detector(range="full").detect(image) == []
     assert len(detector(range="both").detect(image)) == 1
+
+
+@pytest.mark.parametrize("spec", [SHORT_RANGE_WIDE, SHORT_RANGE_CROP])
+def test_the_rebuilt_models_are_the_published_short_range_network_at_another_size(spec):
+    """convert.rebuild_detector's translation is exact at the published size, and each shipped rebuild
+    computes what the translated graph computes at its size: the same weights, nothing retrained."""
+    pytest.importorskip("tensorflow")
+    from ai_edge_litert.interpreter import Interpreter
+
+    from convert.rebuild_detector import check_rebuild
+    from convert.tflite_graph import graph_function
+
+    assert check_rebuild(MODELS / SHORT_RANGE.filename, [hopper(), cv2_resize(astronaut(), (640, 480))]) < 1e-2
+    shipped = Interpreter(model_path=str(MODELS / spec.filename))
+    shipped.allocate_tensors()
+    x = (cv2_resize(hopper(), (spec.input_size, spec.height))[:, :, ::-1].astype(np.float32) / 127.5 - 1)[None]
+    shipped.set_tensor(shipped.get_input_details()[0]["index"], x)
+    shipped.invoke()
+    graph = graph_function(MODELS / SHORT_RANGE.filename, (spec.input_size, spec.height))
+    rebuilt = {v.shape[-1]: v.numpy() for v in graph(x).values()}
+    for detail in shipped.get_output_details():
+        out = shipped.get_tensor(detail["index"])
+        assert out.shape == (1, len(make_anchors(spec)), detail["shape"][-1])
+        assert np.abs(out - rebuilt[out.shape[-1]]).max() < 0.05 * np.abs(out).max()  # float16 weights, both
+
+
+def test_a_wide_frame_goes_through_the_wide_input_and_finds_what_the_square_one_finds():
+    image, _ = group(2, frame=(1280, 720), face_px=250)
+    det = detector(range="short")
+    assert det.short_range(image) is det.wide and det.short_range(image[:, :960]) is det.short  # 16:9, 4:3
+    wide = det.detect(image)
+    det.wide = det.short  # the square input, letterboxed
+    square = det.detect(image)
+    assert len(wide) == len(square) == 2
+    for face in square:
+        assert best_iou(wide, face.box) > 0.9

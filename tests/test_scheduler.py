@@ -34,20 +34,28 @@ MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
 class Counted:
-    """A real BlazeFace model that counts its passes."""
+    """A real BlazeFace model that counts its passes (on ``same_as``'s count, if given)."""
 
-    def __init__(self, model) -> None:
-        self.model, self.spec, self.calls = model, model.spec, 0
+    def __init__(self, model, same_as: Counted | None = None) -> None:
+        self.model, self.spec, self.calls, self.counter = model, model.spec, 0, same_as or self
 
     def detect(self, image, min_score):
-        self.calls += 1
+        self.counter.calls += 1
         return self.model.detect(image, min_score)
 
 
 def scheduled(background: bool = False) -> tuple[ScheduledDetector, Counted, Counted]:
+    det, short, full, _ = scheduled_with_crops(background)
+    return det, short, full
+
+
+def scheduled_with_crops(background: bool = False) -> tuple[ScheduledDetector, Counted, Counted, Counted]:
+    """The detector, and its whole-frame, full-range and crop passes counted; the whole-frame count
+    takes the square input (4:3 frames) and the wide one (16:9) alike."""
     inner = BlazeFaceDetector(DetectorConfig(), MODELS)
-    inner.short, inner.full = Counted(inner.short), Counted(inner.full)
-    return ScheduledDetector(inner, background), inner.short, inner.full
+    inner.short, inner.full, inner.crop = Counted(inner.short), Counted(inner.full), Counted(inner.crop)
+    inner.wide = Counted(inner.wide, same_as=inner.short)
+    return ScheduledDetector(inner, background), inner.short, inner.full, inner.crop
 
 
 def test_an_empty_still_scene_runs_almost_nothing_and_a_face_is_found_on_the_frame_it_appears():
@@ -72,7 +80,7 @@ def test_far_faces_stay_fresh_every_frame_from_crops_and_full_range_runs_a_few_t
     image, boxes = group(3, frame=(1280, 720), face_px=60)  # too small for short range on the whole frame
     cfg = Config()
     pipeline = build_pipeline(cfg)
-    det, short, full = scheduled()
+    det, short, full, crop = scheduled_with_crops()
     pipeline.detector = det
     frames = 45
     fresh = []
@@ -83,7 +91,8 @@ def test_far_faces_stay_fresh_every_frame_from_crops_and_full_range_runs_a_few_t
     passes = full.calls / 2  # two square tiles per pass on a 16:9 frame
     every = math.ceil(FULL_RANGE_SECONDS * fps)  # frames from one pass to the next
     assert passes == math.ceil(frames / every)
-    assert short.calls == 1 + (frames - 1) * 4  # the whole frame, and from the second on one crop per far face
+    assert short.calls == frames  # the whole frame, every frame
+    assert crop.calls == (frames - 1) * 3  # from the second frame on, one 64-px crop per far face
     for box in boxes:
         assert max(iou(np.array(box), np.array([t.face.box for t in tracks]))) > 0.5
 
@@ -91,11 +100,11 @@ def test_far_faces_stay_fresh_every_frame_from_crops_and_full_range_runs_a_few_t
 def test_a_near_face_needs_no_crop():
     face, _ = close_up()
     pipeline = build_pipeline(Config())
-    det, short, _ = scheduled()
+    det, short, _, crop = scheduled_with_crops()
     pipeline.detector = det
     for i in range(10):
         pipeline.process(frame_from_bgr(face, i, 640, timestamp=i / 30))
-    assert short.calls == 10  # the whole-frame pass found it every time
+    assert short.calls == 10 and crop.calls == 0  # the whole-frame pass found it well every time
 
 
 def raw(*boxes) -> RawDetections:
@@ -156,15 +165,15 @@ def test_the_live_mirror_runs_full_range_in_the_background_and_files_in_line():
     assert not live.detector.worker._thread.is_alive()
 
 
-def test_a_crop_is_two_and_a_half_faces_square_around_the_face_and_stays_in_the_frame():
+def test_a_crop_is_1_6_faces_square_around_the_face_and_stays_in_the_frame():
     shape = (480, 640, 3)
-    assert _roi((100, 100, 140, 160), shape) == (45, 55, 195, 205)  # 2.5 × the face's longer side, centred
-    assert _roi((0, 0, 40, 40), shape) == (0, 0, 70, 70)  # cut at the top-left corner
-    assert _roi((610, 450, 650, 490), shape) == (580, 420, 640, 480)  # … and at the bottom-right
-    assert _roi((100, 100, 119.2, 119.2), shape) == (85, 85, 133, 133)  # exactly MIN_ROI wide: still used
-    assert _roi((10, 10, 26, 26), shape) is None  # a 40-px crop is too small for the 128-px model
-    assert _roi((624, 200, 656, 232), shape) is None  # half cut off at the right: 40 px wide
-    assert _roi((200, 464, 232, 496), shape) is None  # … at the bottom: 40 px high
+    assert _roi((100, 100, 140, 160), shape) == (72, 82, 168, 178)  # 1.6 × the face's longer side, centred
+    assert _roi((0, 0, 40, 40), shape) == (0, 0, 52, 52)  # cut at the top-left corner
+    assert _roi((610, 450, 650, 490), shape) == (598, 438, 640, 480)  # … and at the bottom-right
+    assert _roi((100, 100, 115, 115), shape) == (95, 95, 119, 119)  # exactly MIN_ROI (24 px) wide: still used
+    assert _roi((10, 10, 24, 24), shape) is None  # a 23-px crop is too small even for the 64-px model
+    assert _roi((630, 200, 660, 230), shape) is None  # cut off at the right: 19 px wide
+    assert _roi((200, 470, 230, 500), shape) is None  # … at the bottom: 19 px high
 
 
 def test_a_late_face_counts_as_new_up_to_the_overlap_limit():
@@ -220,11 +229,11 @@ def test_a_far_face_gets_its_crop_also_when_a_near_face_before_it_needs_none():
     near, box = close_up()
     image[120:600, :640] = near  # and a near one on the left, which short range finds on the whole frame
     hints = [(box[0], box[1] + 120, box[2], box[3] + 120), boxes[1]]  # where the tracker expects them
-    det, short, full = scheduled()
+    det, short, full, crop = scheduled_with_crops()
     det.detect(image, (), 0.0)  # the first frame: the full-range pass finds the far face
-    calls = short.calls, full.calls
+    calls = short.calls, full.calls, crop.calls
     faces = det.detect(image, hints, 1 / 30)  # the next one has no full-range pass: crops must find it
-    assert (short.calls - calls[0], full.calls - calls[1]) == (2, 0)  # the whole frame and one crop
+    assert (short.calls - calls[0], full.calls - calls[1], crop.calls - calls[2]) == (1, 0, 1)  # whole frame, one crop
     assert len(faces) == 2
     for hint in hints:
         assert max(iou(np.array(hint), np.array([f.box for f in faces]))) > 0.5
@@ -247,9 +256,9 @@ def test_a_face_too_small_to_read_well_in_the_whole_frame_is_read_from_its_crop(
     # 160 px in 720p is 16 px in the short-range model's 128-px input: found there, but read a quarter
     # too wide and tilted. A tracked face that small is read from a crop around it, where it is true;
     # mixing the two readings made a 720p clip's emojis jump by 8 % and 9 degrees from frame to frame.
-    det, short, _ = scheduled()
+    det, short, _, crop = scheduled_with_crops()
     true, readings = _readings(det)
-    assert short.calls == 24  # the whole frame and the crop, every frame
+    assert short.calls == crop.calls == 12  # the whole frame and the crop, every frame
     assert (np.abs(readings[:, 0] / true - 1) < 0.06).all() and (np.abs(readings[:, 1]) < 6).all()
     monkeypatch.setattr("edge_emojify.detection.scheduler.COARSE_INPUT_PX", 0)  # the whole-frame reading instead
     _, coarse = _readings(scheduled()[0])

@@ -2,8 +2,9 @@
 
 Two published variants share one decoder: *short range* (128×128 input, 896 anchors, faces
 within ~2 m that fill a good part of the image) and *full range* (192×192, 2304 anchors, small
-and distant faces). Anchors follow MediaPipe's SsdAnchorsCalculator with fixed anchor size, so
-each anchor is just a grid-cell centre.
+and distant faces). Short range rebuilt for other inputs makes two more: 128×80 (560 anchors) for
+a wide frame, and 64×64 (224 anchors) to read a crop around a tracked face. Anchors follow
+MediaPipe's SsdAnchorsCalculator with fixed anchor size, so each anchor is just a grid-cell centre.
 """
 
 from __future__ import annotations
@@ -19,24 +20,36 @@ from edge_emojify.runtime import load_interpreter
 
 @dataclass(frozen=True)
 class BlazeFaceSpec:
-    """What differs between the two BlazeFace variants."""
+    """What differs between the BlazeFace variants."""
 
     filename: str
-    input_size: int
+    input_size: int  # width in pixels
     layers: tuple[tuple[int, int], ...]  # (stride, anchors per grid cell)
+    input_height: int = 0  # 0: square
+
+    @property
+    def height(self) -> int:
+        return self.input_height or self.input_size
 
 
 SHORT_RANGE = BlazeFaceSpec("face_detection_short_range.tflite", 128, ((8, 2), (16, 6)))
+# The short-range network rebuilt for other inputs (``convert/rebuild_detector.py``), the same
+# weights: 128×80 for a wide frame, which a square input would letterbox with 44 % black
+# (`WIDE_ASPECT`), and 64×64 for a crop in which a tracked face is already large.
+SHORT_RANGE_WIDE = BlazeFaceSpec("face_detection_short_range_wide.tflite", 128, SHORT_RANGE.layers, 80)
+SHORT_RANGE_CROP = BlazeFaceSpec("face_detection_short_range_crop.tflite", 64, SHORT_RANGE.layers)
 FULL_RANGE = BlazeFaceSpec("face_detection_full_range.tflite", 192, ((4, 1),))
+WIDE_ASPECT = 1.5  # frames at least this wide for their height (16:9, 2:1) go through the wide input
 
 
 def make_anchors(spec: BlazeFaceSpec) -> np.ndarray:
-    """Anchor centres ``(N, 2)`` in 0..1 input coordinates, in the model's output order."""
+    """Anchor centres ``(N, 2)`` in 0..1 input coordinates (x of the width, y of the height), in the
+    model's output order: row by row, each cell's anchors together."""
     rows = []
     for stride, per_cell in spec.layers:
-        cells = spec.input_size // stride
-        ys, xs = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
-        centres = np.stack([(xs + 0.5) / cells, (ys + 0.5) / cells], axis=-1).reshape(-1, 1, 2)
+        cols, lines = spec.input_size // stride, spec.height // stride
+        ys, xs = np.meshgrid(np.arange(lines), np.arange(cols), indexing="ij")
+        centres = np.stack([(xs + 0.5) / cols, (ys + 0.5) / lines], axis=-1).reshape(-1, 1, 2)
         rows.append(np.repeat(centres, per_cell, axis=1).reshape(-1, 2))
     return np.concatenate(rows).astype(np.float32)
 
@@ -77,25 +90,25 @@ class BlazeFace:
         self.spec = spec
         self.interpreter = load_interpreter(model_dir / spec.filename, threads, "face detector")
         inp = self.interpreter.get_input_details()[0]
-        size = spec.input_size
-        if tuple(inp["shape"]) != (1, size, size, 3):
-            raise ValueError(f"{spec.filename}: expected input (1,{size},{size},3), got {inp['shape']}")
+        if tuple(inp["shape"]) != (1, spec.height, spec.input_size, 3):
+            raise ValueError(f"{spec.filename}: expected input (1,{spec.height},{spec.input_size},3), "
+                             f"got {inp['shape']}")
         self._input_index = inp["index"]
         outputs = sorted(self.interpreter.get_output_details(), key=lambda d: d["shape"][-1])
         self._scores_index, self._regressors_index = outputs[0]["index"], outputs[1]["index"]
-        self.anchors = make_anchors(spec)
+        self.anchors = make_anchors(spec) * np.float32([spec.input_size, spec.height])  # in input pixels
         if outputs[1]["shape"][1] != len(self.anchors):
             raise ValueError(f"{spec.filename}: {outputs[1]['shape'][1]} outputs but {len(self.anchors)} anchors")
-        self._canvas = np.zeros((size, size, 3), np.float32)
+        self._canvas = np.zeros((spec.height, spec.input_size, 3), np.float32)
 
     def _letterbox(self, image_bgr: np.ndarray) -> tuple[float, float, float]:
-        """Fit the image into the square input, centred; returns (scale, pad_x, pad_y) in input pixels."""
+        """Fit the image into the input, centred; returns (scale, pad_x, pad_y) in input pixels."""
         h, w = image_bgr.shape[:2]
-        size = self.spec.input_size
-        scale = size / max(h, w)
+        width, height = self.spec.input_size, self.spec.height
+        scale = min(width / w, height / h)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
         small = shrink(image_bgr, nw, nh)
-        pad_x, pad_y = (size - nw) // 2, (size - nh) // 2
+        pad_x, pad_y = (width - nw) // 2, (height - nh) // 2
         canvas = self._canvas
         canvas.fill(-1.0)  # black padding, as MediaPipe pads
         # BGR → RGB, then 0..255 → -1..1 in float32 in the preallocated canvas.
@@ -115,8 +128,7 @@ class BlazeFace:
             empty = np.zeros((0,), np.float32)
             return RawDetections(np.zeros((0, 4), np.float32), np.zeros((0, 6, 2), np.float32), empty)
         raw = self.interpreter.get_tensor(self._regressors_index)[0, keep]
-        size = self.spec.input_size
-        anchors = self.anchors[keep] * size
+        anchors = self.anchors[keep]
         centre = raw[:, 0:2] + anchors
         half = raw[:, 2:4] / 2
         boxes = np.concatenate([centre - half, centre + half], axis=1)

@@ -1,14 +1,17 @@
 """``detector.range = "auto"`` without hitches: what runs on the frame path and what runs beside it.
 
 Measured on this project's CI machine (640×360, one thread): short range on the whole frame
-1.8 ms, short range on a crop around one face 1.6 ms, one full-range tile 6 ms. Running the full
-range model on the frame path (every fourth frame, and on every frame in which short range sees
-nobody) made those frames three times as long as the rest: a visible hitch on a Pi. So:
+1.8 ms, one full-range tile 6 ms. Running the full range model on the frame path (every fourth
+frame, and on every frame in which short range sees nobody) made those frames three times as
+long as the rest: a visible hitch on a Pi. So:
 
-- **On the frame path**, short range on the whole frame finds near faces, and short range on a
-  crop around each tracked face it missed, or saw too small to read well (``COARSE_INPUT_PX``),
-  keeps far faces fresh and true every frame (in a crop two and a half times its size a far
-  face is as large as a near one).
+- **On the frame path**, short range on the whole frame finds near faces, and the short-range
+  network rebuilt for a 64-px input (``SHORT_RANGE_CROP``) on a crop around each tracked face
+  it missed, or saw too small to read well (``COARSE_INPUT_PX``), keeps far faces fresh and
+  true every frame. In a crop 1.6 faces wide the face is 40 px, as large to the network as a
+  near face in the whole frame; the crop costs a quarter of a 128-px pass (0.6 against 2.3 ms
+  on a 2-core Xeon), and reads box, size and tilt about as well as the 128-px pass on a crop
+  2.5 faces wide did (``python -m convert.rebuild_detector`` measures both).
 - **Beside it**, the full-range pass (square tiles) looks for new far faces a few times a second,
   in a worker thread on another core when ``background``; its faces are merged when they land,
   only where no fresh detection already is (they are a few frames old), and tracked from then on.
@@ -36,8 +39,8 @@ from edge_emojify.types import Face, iou
 log = logging.getLogger(__name__)
 
 FULL_RANGE_SECONDS = 0.25  # between full-range passes: a new far face is found within about this
-ROI_SCALE = 2.5  # a crop around a tracked face, in face sizes
-MIN_ROI = 48  # px: a smaller crop is upscaled noise for the 128-px short-range model
+ROI_SCALE = 1.6  # a crop around a tracked face, in face sizes: room for the tracker's prediction error
+MIN_ROI = 24  # px: a smaller crop is upscaled noise for the 64-px crop model
 # A face narrower than this in the whole-frame pass's 128-px input is found there but read
 # coarsely: at 720p its box jumps by 8 % and its tilt by 9 degrees from frame to frame, against
 # 2 % and 1.5 in a crop around it. Such a face is read from its crop, as a far face is.
@@ -120,8 +123,8 @@ class ScheduledDetector:
     """BlazeFace in ``auto`` range, scheduled as the module docstring says."""
 
     def __init__(self, inner: BlazeFaceDetector, background: bool) -> None:
-        if inner.short is None or inner.full is None:
-            raise ValueError("the scheduled detector needs both BlazeFace models")
+        if inner.short is None or inner.full is None or inner.crop is None:
+            raise ValueError("the scheduled detector needs the short-range, crop and full-range BlazeFace models")
         self.inner = inner
         self.cfg = inner.cfg
         self.worker = FullRangeWorker(self._full_range, background)
@@ -148,14 +151,16 @@ class ScheduledDetector:
 
     def detect(self, image_bgr: np.ndarray, hints: Sequence[Box] = (), timestamp: float | None = None) -> list[Face]:
         """Faces in ``image_bgr``; ``hints`` are where tracked faces are expected in this frame."""
-        short = self.inner.short
         parts: list[RawDetections] = []
         if hints:
             self._thumb = None  # with nobody tracked any more, the first frame counts as moved
         if hints or self._moved(image_bgr) or self._idle_frames >= IDLE_EVERY:
             self._idle_frames = 0
-            whole = short.detect(image_bgr, self.cfg.min_score)  # type: ignore[union-attr]
-            fine, coarse = _split_by_width(whole, COARSE_INPUT_PX * max(image_bgr.shape[:2]) / short.spec.input_size)  # type: ignore[union-attr]
+            short = self.inner.short_range(image_bgr)
+            whole = short.detect(image_bgr, self.cfg.min_score)
+            h, w = image_bgr.shape[:2]
+            pixels_per_input_px = max(w / short.spec.input_size, h / short.spec.height)
+            fine, coarse = _split_by_width(whole, COARSE_INPUT_PX * pixels_per_input_px)
             parts.append(fine)
             crops: list[RawDetections] = []
             for box in hints:
@@ -164,7 +169,7 @@ class ScheduledDetector:
                 roi = _roi(box, image_bgr.shape)
                 if roi is not None:
                     x0, y0, x1, y1 = roi
-                    crops.append(shift(short.detect(image_bgr[y0:y1, x0:x1], self.cfg.min_score), x0, y0))  # type: ignore[union-attr]
+                    crops.append(shift(self.inner.crop.detect(image_bgr[y0:y1, x0:x1], self.cfg.min_score), x0, y0))  # type: ignore[union-attr]
             parts += crops
             # A small face the crops did not read (a new one, or too small to crop) is kept as it is.
             parts.append(_new_only(coarse, concat(crops) if crops else None))
