@@ -111,8 +111,8 @@ class BlazeFaceDetector:
         self._frame = 0
 
     def short_range(self, image_bgr: np.ndarray) -> BlazeFace:
-        """The short-range model for this frame's whole: the wide input for a wide frame (a 16:9 frame
-        fills 128×72 of it, against 128×72 of a square one, for 62 % of the work)."""
+        """The short-range model for this whole frame: the 128×80 input for a wide one (a 16:9 frame
+        fills 128×72 of it, as of the square 128×128, for 62 % of the work)."""
         h, w = image_bgr.shape[:2]
         return self.wide if w >= WIDE_ASPECT * h else self.short  # type: ignore[return-value]
 

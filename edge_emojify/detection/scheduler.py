@@ -5,13 +5,14 @@ Measured on this project's CI machine (640×360, one thread): short range on the
 frame, and on every frame in which short range sees nobody) made those frames three times as
 long as the rest: a visible hitch on a Pi. So:
 
-- **On the frame path**, short range on the whole frame finds near faces, and the short-range
-  network rebuilt for a 64-px input (``SHORT_RANGE_CROP``) on a crop around each tracked face
-  it missed, or saw too small to read well (``COARSE_INPUT_PX``), keeps far faces fresh and
-  true every frame. In a crop 1.6 faces wide the face is 40 px, as large to the network as a
-  near face in the whole frame; the crop costs a quarter of a 128-px pass (0.6 against 2.3 ms
-  on a 2-core Xeon), and reads box, size and tilt about as well as the 128-px pass on a crop
-  2.5 faces wide did (``python -m convert.rebuild_detector`` measures both).
+- **On the frame path**, short range on the whole frame (``BlazeFaceDetector.short_range``)
+  finds near faces, and the short-range network rebuilt for a 64-px input (``SHORT_RANGE_CROP``)
+  on a crop around each tracked face it missed, or saw too small to read well
+  (``COARSE_INPUT_PX``), keeps far faces fresh and true every frame. In a crop 1.6 faces wide
+  the face is 40 px, as large to the network as a near face in the whole frame; the crop costs
+  a quarter of a 128-px pass (0.41 against 1.74 ms on one core of a 2-core Xeon), and reads box,
+  size and tilt about as well as the 128-px pass on a crop 2.5 faces wide did
+  (``python -m convert.rebuild_detector`` measures both).
 - **Beside it**, the full-range pass (square tiles) looks for new far faces a few times a second,
   in a worker thread on another core when ``background``; its faces are merged when they land,
   only where no fresh detection already is (they are a few frames old), and tracked from then on.
