@@ -73,7 +73,7 @@ class App:
         # SIGHUP re-reads the file and re-applies the command line's overrides through this.
         self.reload_config = reload_config or (lambda: config_mod.load(None)[0])
         self.source_factory = source_factory or (lambda c: open_source(c.source))
-        self.sink_factory = sink_factory or (lambda c, size, fps: open_sink(c.display, size, fps))
+        self.sink_factory = sink_factory or (lambda c, size, fps: open_sink(c.display, size, fps, threaded))
         self.button = button
         self.notifier = notifier or Notifier()
         self.watchdog = Watchdog(self.notifier)

@@ -98,6 +98,7 @@ def test_pygame_sink_under_the_dummy_driver(monkeypatch):
     sink = PygameSink((320, 240), fullscreen=False)
     try:
         assert sink.size == (320, 240)
+        assert sink._direct  # the dummy driver's XRGB8888 screen: OpenCV writes into it, no blit
         img = np.zeros((240, 320, 3), np.uint8)
         img[10, 20] = (255, 0, 0)  # blue in BGR
         sink.show(img)
@@ -227,7 +228,7 @@ def test_pygame_full_screen_lets_sdl_scale_a_camera_sized_picture(monkeypatch):
         fallback.close()
 
 
-def test_pygame_before_2_1_3_gets_rgb(monkeypatch):
+def test_pygame_before_2_1_3_gets_rgb_where_the_screen_is_blitted(monkeypatch):
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     pygame = pytest.importorskip("pygame")
     from edge_emojify.sinks import pygame_sink
@@ -238,12 +239,29 @@ def test_pygame_before_2_1_3_gets_rgb(monkeypatch):
         return pygame.image.frombuffer(data, size, fmt)
 
     old_pygame = Stand(pygame, image=Stand(pygame.image, frombuffer=frombuffer))
+    monkeypatch.setattr(pygame_sink, "_is_bgrx", lambda screen: False)  # a screen OpenCV cannot write into
     sink = pygame_sink.PygameSink((32, 24), fullscreen=False, pygame=old_pygame)
     try:
-        assert not sink._bgr
+        assert not sink._bgr and not sink._direct
         img = np.zeros((24, 32, 3), np.uint8)
         img[3, 4] = (255, 0, 0)  # blue in BGR
         sink.show(img)
         assert tuple(sink.screen.get_at((4, 3)))[:3] == (0, 0, 255)
     finally:
         sink.close()
+
+
+def test_only_a_screen_of_b_g_r_x_bytes_is_written_directly(monkeypatch):
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    pygame = pytest.importorskip("pygame")
+    from edge_emojify.sinks.pygame_sink import _is_bgrx
+
+    pygame.display.init()
+    try:
+        assert _is_bgrx(pygame.Surface((4, 4), 0, 32, (0xFF0000, 0xFF00, 0xFF, 0)))  # XRGB8888
+        assert _is_bgrx(pygame.Surface((4, 4), pygame.SRCALPHA, 32, (0xFF0000, 0xFF00, 0xFF, 0xFF000000)))
+        assert not _is_bgrx(pygame.Surface((4, 4), 0, 32, (0xFF, 0xFF00, 0xFF0000, 0)))  # XBGR: R first
+        assert not _is_bgrx(pygame.Surface((4, 4), 0, 16))  # RGB565
+        assert not _is_bgrx(pygame.Surface((4, 4), 0, 24))
+    finally:
+        pygame.display.quit()

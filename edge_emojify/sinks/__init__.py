@@ -12,7 +12,8 @@ from edge_emojify.sinks.base import Sink, SinkError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FILE_SINKS", "Sink", "SinkError", "kms_available", "open_sink", "resolve_auto", "resolve_sink"]
+__all__ = ["FILE_SINKS", "SCREEN_SINKS", "Sink", "SinkError", "kms_available", "open_sink", "resolve_auto",
+           "resolve_sink"]
 
 
 def kms_available() -> bool:
@@ -33,6 +34,7 @@ def resolve_auto(cfg: DisplayConfig) -> str:
 
 
 FILE_SINKS = ("video", "png")  # sinks that write files rather than show a screen
+SCREEN_SINKS = ("window", "fullscreen", "framebuffer")  # sinks that show a screen (and may drop a frame)
 
 
 def resolve_sink(cfg: DisplayConfig) -> str:
@@ -40,9 +42,17 @@ def resolve_sink(cfg: DisplayConfig) -> str:
     return resolve_auto(cfg) if cfg.sink == "auto" else cfg.sink
 
 
-def open_sink(cfg: DisplayConfig, frame_size: tuple[int, int], fps: float) -> Sink:
-    """Open the configured sink; ``frame_size`` is the default size for windows and files."""
+def open_sink(cfg: DisplayConfig, frame_size: tuple[int, int], fps: float, threaded: bool = False) -> Sink:
+    """Open the configured sink; ``frame_size`` is the default size for windows and files.
+
+    ``threaded`` (the live mirror) runs a screen in a thread of its own (``threaded.DisplayThread``),
+    so that showing a frame overlaps analysing the next; files are always written in the loop.
+    """
     kind = resolve_sink(cfg)
+    if threaded and kind in SCREEN_SINKS:
+        from edge_emojify.sinks.threaded import DisplayThread
+
+        return DisplayThread(lambda: open_sink(cfg, frame_size, fps))
     size = (cfg.width or frame_size[0], cfg.height or frame_size[1])
     if kind in ("window", "fullscreen"):
         from edge_emojify.sinks.pygame_sink import PygameSink

@@ -7,6 +7,7 @@ runs where pygame is absent and tests can use SDL's dummy video driver.
 from __future__ import annotations
 
 import logging
+import sys
 from types import ModuleType
 
 import cv2
@@ -50,6 +51,7 @@ class PygameSink:
                             "(dtoverlay=vc4-kms-v3d), or use display.sink = \"framebuffer\"") from None
         self.size = self.screen.get_size()
         self._bgr = _takes_bgr(pygame)
+        self._direct = _is_bgrx(self.screen)
         log.info("display %s via SDL %s, drawn at %dx%d%s", "fullscreen" if fullscreen else "window",
                  pygame.display.get_driver(), *self.size, ", scaled by SDL" if self.scaled else "")
 
@@ -65,11 +67,21 @@ class PygameSink:
 
     def show(self, image: np.ndarray) -> None:
         h, w = image.shape[:2]
-        if self._bgr:  # pygame reads the BGR canvas in place: no colour conversion, no copy
-            surface = self.pg.image.frombuffer(np.ascontiguousarray(image), (w, h), "BGR")
-        else:  # pygame before 2.1.3 (Debian Bookworm's 2.1.2) knows only RGB
-            surface = self.pg.image.frombuffer(cv2.cvtColor(image, cv2.COLOR_BGR2RGB).tobytes(), (w, h), "RGB")
-        self.screen.blit(surface, (0, 0))
+        if self._direct:
+            # The screen's own memory as B, G, R, X bytes: OpenCV writes the picture there in one
+            # pass and, unlike pygame's blit, without holding the GIL, so the analysis thread goes on.
+            buffer = self.screen.get_buffer()
+            pixels = np.ndarray((h, w, 4), np.uint8, buffer=buffer, strides=(self.screen.get_pitch(), 4, 1))
+            written = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA, dst=pixels)
+            if written is not pixels:  # an OpenCV that would not write in place
+                pixels[:] = written
+            del pixels, written, buffer  # unlock the surface before SDL reads it
+        else:
+            if self._bgr:  # pygame reads the BGR canvas in place: no colour conversion, no copy
+                surface = self.pg.image.frombuffer(np.ascontiguousarray(image), (w, h), "BGR")
+            else:  # pygame before 2.1.3 (Debian Bookworm's 2.1.2) knows only RGB
+                surface = self.pg.image.frombuffer(cv2.cvtColor(image, cv2.COLOR_BGR2RGB).tobytes(), (w, h), "RGB")
+            self.screen.blit(surface, (0, 0))
         self.pg.display.flip()
 
     def poll(self) -> list[str]:
@@ -90,6 +102,14 @@ class PygameSink:
             self.screen.fill((0, 0, 0))
             self.pg.display.flip()
             self.pg.display.quit()
+
+
+def _is_bgrx(screen) -> bool:
+    """Whether the screen surface holds 32-bit pixels whose bytes are B, G, R, then X or alpha
+    (SDL's XRGB8888/ARGB8888 on a little-endian CPU: the dummy, KMSDRM and X11 drivers' usual one)."""
+    red, green, blue, alpha = screen.get_masks()
+    return (screen.get_bitsize() == 32 and sys.byteorder == "little"
+            and (red, green, blue) == (0xFF0000, 0xFF00, 0xFF) and alpha in (0, 0xFF000000))
 
 
 def _takes_bgr(pygame: ModuleType) -> bool:
