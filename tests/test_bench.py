@@ -11,13 +11,14 @@ def test_bench_prints_every_stage_cpu_time_idle_cost_and_the_screen_path(capsys,
     assert main(["bench", "--frames", "12", "--faces", "2", "--threads", "2", "--screens"]) == 0
     out = capsys.readouterr().out
     assert "2 thread(s)" in out.splitlines()[0]
-    for row in ("detect", "emotion", "track", "render", "frame", "cpu"):
+    for row in ("detect", "emotion", "track", "render", "frame", "cpu", "cpu-loop"):
         assert any(line.split()[:1] == [row] and len(line.split()) == 4 for line in out.splitlines()), row
     assert "p95/p50" in out and "idle frames (no face):" in out
     assert "screen path: render + pygame" in out
     for size in ("800x480", "1280x720", "1920x1080"):
         assert any(line.split()[:2] == ["cpu", size] for line in out.splitlines()), size
     assert any(line.split()[:3] == ["sdl", "at", "640x480"] for line in out.splitlines())
+    assert any(line.split()[:5] == ["sdl", "at", "640x480,", "own", "thread"] for line in out.splitlines())
 
 
 def test_idle_cost_compares_frames_without_and_with_faces():
