@@ -33,9 +33,9 @@ readonly TEST_MODULES=(tests/test_detector.py tests/test_emotion.py tests/test_r
                        tests/test_button.py tests/test_snapshots.py tests/test_picamera_source.py
                        tests/test_notify.py tests/test_install.py tests/test_scheduler.py tests/test_thermal.py)
 # Tests whose bounds are wall-clock waits sized for a real CPU (a 60 s CLI run of the 90-frame
-# sample, a camera retried within seconds, a frame rate over half a second), and one that runs
-# the detector some 200 times: emulation runs the models about a hundred times slower (and the
-# live mirror's full-range worker, a few per cent of a Pi's core, takes a whole emulated one), so
+# sample, a camera retried within seconds, a frame rate over half a second), and two that run
+# the detector some 200 and 360 times: emulation runs the models about a hundred times slower
+# (and the live mirror's full-range worker, a few per cent of a Pi's core, takes a whole emulated one), so
 # they run on x86 and on a real Pi only.
 readonly TOO_SLOW_EMULATED=(
     tests/test_app.py::test_cli_run_on_a_video_writes_a_playable_video_with_emojis
@@ -46,6 +46,7 @@ readonly TOO_SLOW_EMULATED=(
     tests/test_app.py::test_a_notify_socket_nobody_reads_never_stalls_the_mirror
     tests/test_app.py::test_sigterm_stops_cleanly_within_two_seconds
     tests/test_scheduler.py::test_far_faces_stay_fresh_every_frame_from_crops_and_full_range_runs_a_few_times_a_second
+    tests/test_app.py::test_real_pipeline_keeps_identities_on_moving_faces
 )
 
 ROOT=""
