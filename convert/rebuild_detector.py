@@ -122,8 +122,7 @@ def roll(face: Face) -> float:
 
 def crop_pass(model: BlazeFace, image: np.ndarray, box: tuple[float, ...], scale: float) -> Face | None:
     """The face a crop ``scale`` faces wide around ``box`` reads, as the scheduler makes it."""
-    side = max(box[2] - box[0], box[3] - box[1])
-    roi = _roi(box, image.shape) if scale == ROI_SCALE else _square(box, image.shape, scale * side)
+    roi = _roi(box, image.shape, scale)
     if roi is None:
         return None
     x0, y0, x1, y1 = roi
@@ -133,13 +132,6 @@ def crop_pass(model: BlazeFace, image: np.ndarray, box: tuple[float, ...], scale
     overlap = [float(iou(np.asarray(f.box, np.float32), np.asarray([box], np.float32))[0]) for f in faces]
     best = int(np.argmax(overlap))
     return faces[best] if overlap[best] > 0.4 else None
-
-
-def _square(box: tuple[float, ...], shape: tuple[int, ...], side: float) -> tuple[int, int, int, int]:
-    h, w = shape[:2]
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    return (max(0, int(cx - side / 2)), max(0, int(cy - side / 2)),
-            min(w, int(cx + side / 2)), min(h, int(cy + side / 2)))
 
 
 def measure_crop(old: BlazeFace, new: BlazeFace, frames: list[np.ndarray], rng: np.random.Generator) -> dict[str, Any]:

@@ -43,9 +43,7 @@ def graph_function(path: Path, input_size: tuple[int, int] | None = None) -> Any
     weights: dict[int, np.ndarray] = {}
     for i, tensor in enumerate(graph.tensors):
         buffer = model.buffers[tensor.buffer].data
-        if buffer is not None and len(buffer) and tensor.type == schema.TensorType.FLOAT32:
-            weights[i] = reader.get_tensor(i)
-        elif buffer is not None and len(buffer) and tensor.type == schema.TensorType.INT32:
+        if buffer is not None and len(buffer) and tensor.type in (schema.TensorType.FLOAT32, schema.TensorType.INT32):
             weights[i] = reader.get_tensor(i)
     ops = []
     for op in graph.operators:

@@ -189,10 +189,10 @@ class ScheduledDetector:
         self.worker.close()
 
 
-def _roi(box: Box, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
-    """A square crop ``ROI_SCALE`` times the face around ``box``, inside the frame; None if too small."""
+def _roi(box: Box, shape: tuple[int, ...], scale: float = ROI_SCALE) -> tuple[int, int, int, int] | None:
+    """A square crop ``scale`` times the face around ``box``, inside the frame; None if too small."""
     h, w = shape[:2]
-    side = ROI_SCALE * max(box[2] - box[0], box[3] - box[1])
+    side = scale * max(box[2] - box[0], box[3] - box[1])
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
     x1, y1 = min(w, int(cx + side / 2)), min(h, int(cy + side / 2))
