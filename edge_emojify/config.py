@@ -59,6 +59,10 @@ class DetectorConfig:
     min_face: int = _opt(24, "smallest face width in camera pixels", lo=4, hi=1000)
     max_faces: int = _opt(6, "most faces handled per frame (the largest win)", lo=1, hi=50)
     nms_iou: float = _opt(0.3, "overlap above which two detections are merged", lo=0.05, hi=0.95)
+    search_every: int = _opt(3, "auto range, while faces are tracked: frames from one search of the whole "
+                             "frame for new faces to the next (tracked faces are read from crops around "
+                             "them on every frame); 1 = every frame, as emojifying a recording does",
+                             lo=1, hi=30)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from edge_emojify.sources.base import frame_from_bgr
 from edge_emojify.types import iou
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
+SEARCH_EVERY = DetectorConfig().search_every
 
 
 class Counted:
@@ -49,10 +50,11 @@ def scheduled(background: bool = False) -> tuple[ScheduledDetector, Counted, Cou
     return det, short, full
 
 
-def scheduled_with_crops(background: bool = False) -> tuple[ScheduledDetector, Counted, Counted, Counted]:
+def scheduled_with_crops(background: bool = False, search_every: int = SEARCH_EVERY,
+                         ) -> tuple[ScheduledDetector, Counted, Counted, Counted]:
     """The detector, and its whole-frame, full-range and crop passes counted; the whole-frame count
     takes the square input (4:3 frames) and the wide one (16:9) alike."""
-    inner = BlazeFaceDetector(DetectorConfig(), MODELS)
+    inner = BlazeFaceDetector(DetectorConfig(search_every=search_every), MODELS)
     inner.short, inner.full, inner.crop = Counted(inner.short), Counted(inner.full), Counted(inner.crop)
     inner.wide = Counted(inner.wide, same_as=inner.short)
     return ScheduledDetector(inner, background), inner.short, inner.full, inner.crop
@@ -91,20 +93,39 @@ def test_far_faces_stay_fresh_every_frame_from_crops_and_full_range_runs_a_few_t
     passes = full.calls / 2  # two square tiles per pass on a 16:9 frame
     every = math.ceil(FULL_RANGE_SECONDS * fps)  # frames from one pass to the next
     assert passes == math.ceil(frames / every)
-    assert short.calls == frames  # the whole frame, every frame
+    assert short.calls == math.ceil(frames / SEARCH_EVERY)  # the whole frame searched for newcomers
     assert crop.calls == (frames - 1) * 3  # from the second frame on, one 64-px crop per far face
     for box in boxes:
         assert max(iou(np.array(box), np.array([t.face.box for t in tracks]))) > 0.5
 
 
-def test_a_near_face_needs_no_crop():
-    face, _ = close_up()
+@pytest.mark.parametrize("search_every", [1, SEARCH_EVERY])
+def test_a_near_face_is_read_from_the_whole_frame_when_it_is_searched_and_from_its_crop_in_between(search_every):
+    face, box = close_up()
     pipeline = build_pipeline(Config())
-    det, short, _, crop = scheduled_with_crops()
+    det, short, _, crop = scheduled_with_crops(search_every=search_every)
     pipeline.detector = det
     for i in range(10):
-        pipeline.process(frame_from_bgr(face, i, 640, timestamp=i / 30))
-    assert short.calls == 10 and crop.calls == 0  # the whole-frame pass found it well every time
+        (track,) = pipeline.process(frame_from_bgr(face, i, 640, timestamp=i / 30)).tracks
+        assert track.missed == 0 and iou(np.array(box), np.array([track.face.box]))[0] > 0.7
+    searched = math.ceil(10 / search_every)  # the first frame, then every search_every-th
+    assert short.calls == searched and crop.calls == 10 - searched  # a near face needs no crop beside the search
+
+
+def test_a_newcomer_beside_a_tracked_face_is_found_by_the_next_search():
+    near, box = close_up()
+    alone = np.full((720, 1280, 3), 90, np.uint8)
+    alone[120:600, :640] = near
+    both = alone.copy()
+    both[120:600, 640:] = near  # someone else steps in on the right
+    pipeline = build_pipeline(Config())
+    det, short, _, _ = scheduled_with_crops()
+    pipeline.detector = det
+    pipeline.process(frame_from_bgr(alone, 0, 640, timestamp=0.0))  # found by a search, then tracked
+    counts = [len(pipeline.process(frame_from_bgr(both, i, 640, timestamp=i / 30)).tracks)
+              for i in range(1, 1 + SEARCH_EVERY)]
+    assert counts == [1] * (SEARCH_EVERY - 1) + [2]  # read from crops, then found by the next search
+    assert short.calls == 2
 
 
 def raw(*boxes) -> RawDetections:
@@ -229,7 +250,7 @@ def test_a_far_face_gets_its_crop_also_when_a_near_face_before_it_needs_none():
     near, box = close_up()
     image[120:600, :640] = near  # and a near one on the left, which short range finds on the whole frame
     hints = [(box[0], box[1] + 120, box[2], box[3] + 120), boxes[1]]  # where the tracker expects them
-    det, short, full, crop = scheduled_with_crops()
+    det, short, full, crop = scheduled_with_crops(search_every=1)
     det.detect(image, (), 0.0)  # the first frame: the full-range pass finds the far face
     calls = short.calls, full.calls, crop.calls
     faces = det.detect(image, hints, 1 / 30)  # the next one has no full-range pass: crops must find it
@@ -256,10 +277,10 @@ def test_a_face_too_small_to_read_well_in_the_whole_frame_is_read_from_its_crop(
     # 160 px in 720p is 16 px in the short-range model's 128-px input: found there, but read a quarter
     # too wide and tilted. A tracked face that small is read from a crop around it, where it is true;
     # mixing the two readings made a 720p clip's emojis jump by 8 % and 9 degrees from frame to frame.
-    det, short, _, crop = scheduled_with_crops()
+    det, short, _, crop = scheduled_with_crops(search_every=1)
     true, readings = _readings(det)
     assert short.calls == crop.calls == 12  # the whole frame and the crop, every frame
     assert (np.abs(readings[:, 0] / true - 1) < 0.06).all() and (np.abs(readings[:, 1]) < 6).all()
     monkeypatch.setattr("edge_emojify.detection.scheduler.COARSE_INPUT_PX", 0)  # the whole-frame reading instead
-    _, coarse = _readings(scheduled()[0])
+    _, coarse = _readings(scheduled_with_crops(search_every=1)[0])
     assert (np.abs(coarse[:, 0] / true - 1) > 0.15).all()

@@ -13,6 +13,11 @@ long as the rest: a visible hitch on a Pi. So:
   a quarter of a 128-px pass (0.41 against 1.74 ms on one core of a 2-core Xeon), and reads box,
   size and tilt about as well as the 128-px pass on a crop 2.5 faces wide did
   (``python -m convert.rebuild_detector`` measures both).
+- **While faces are tracked**, the whole frame is searched only every ``search_every`` frames
+  (``detector.search_every``); in between, every tracked face is read from its crop. Most faces
+  are read from their crops anyway (those too small in the whole frame's 128-px input), so the
+  whole-frame pass there only looks for newcomers, and a newcomer found two frames later (66 ms)
+  is not seen on a mirror. A recording searches every frame (``video.job.video_config``).
 - **Beside it**, the full-range pass (square tiles) looks for new far faces a few times a second,
   in a worker thread on another core when ``background``; its faces are merged when they land,
   only where no fresh detection already is (they are a few frames old), and tracked from then on.
@@ -132,6 +137,7 @@ class ScheduledDetector:
         self._last_pass: float | None = None
         self._thumb: np.ndarray | None = None
         self._idle_frames = 0
+        self._since_search = 0  # frames since the whole frame was searched while faces were tracked
         self.skipped = 0  # idle frames that ran no detector at all (for bench and tests)
 
     def _full_range(self, image: np.ndarray) -> RawDetections:
@@ -157,23 +163,12 @@ class ScheduledDetector:
             self._thumb = None  # with nobody tracked any more, the first frame counts as moved
         if hints or self._moved(image_bgr) or self._idle_frames >= IDLE_EVERY:
             self._idle_frames = 0
-            short = self.inner.short_range(image_bgr)
-            whole = short.detect(image_bgr, self.cfg.min_score)
-            h, w = image_bgr.shape[:2]
-            pixels_per_input_px = max(w / short.spec.input_size, h / short.spec.height)
-            fine, coarse = _split_by_width(whole, COARSE_INPUT_PX * pixels_per_input_px)
-            parts.append(fine)
-            crops: list[RawDetections] = []
-            for box in hints:
-                if fine.scores.size and iou(np.asarray(box, np.float32), fine.boxes).max() > FRESH_IOU:
-                    continue  # the whole-frame pass already has it, large enough to read well
-                roi = _roi(box, image_bgr.shape)
-                if roi is not None:
-                    x0, y0, x1, y1 = roi
-                    crops.append(shift(self.inner.crop.detect(image_bgr[y0:y1, x0:x1], self.cfg.min_score), x0, y0))  # type: ignore[union-attr]
-            parts += crops
-            # A small face the crops did not read (a new one, or too small to crop) is kept as it is.
-            parts.append(_new_only(coarse, concat(crops) if crops else None))
+            self._since_search += 1
+            if not hints or self._since_search >= self.cfg.search_every:
+                self._since_search = 0
+                parts += self._whole_and_crops(image_bgr, hints)
+            else:
+                parts += self._crops(image_bgr, hints)
         else:
             self._idle_frames += 1
             self.skipped += 1
@@ -184,6 +179,28 @@ class ScheduledDetector:
         if late is not None and late.scores.size:
             parts.append(_new_only(late, concat(parts) if parts else None))
         return finish(parts, self.cfg)
+
+    def _whole_and_crops(self, image_bgr: np.ndarray, hints: Sequence[Box]) -> list[RawDetections]:
+        """Short range on the whole frame, and a crop around each tracked face it missed or saw too small."""
+        short = self.inner.short_range(image_bgr)
+        whole = short.detect(image_bgr, self.cfg.min_score)
+        h, w = image_bgr.shape[:2]
+        pixels_per_input_px = max(w / short.spec.input_size, h / short.spec.height)
+        fine, coarse = _split_by_width(whole, COARSE_INPUT_PX * pixels_per_input_px)
+        crops = self._crops(image_bgr, [box for box in hints if not (
+            fine.scores.size and iou(np.asarray(box, np.float32), fine.boxes).max() > FRESH_IOU)])
+        # A small face the crops did not read (a new one, or too small to crop) is kept as it is.
+        return [fine, *crops, _new_only(coarse, concat(crops) if crops else None)]
+
+    def _crops(self, image_bgr: np.ndarray, boxes: Sequence[Box]) -> list[RawDetections]:
+        """The crop model on a crop around each of ``boxes``."""
+        crops = []
+        for box in boxes:
+            roi = _roi(box, image_bgr.shape)
+            if roi is not None:
+                x0, y0, x1, y1 = roi
+                crops.append(shift(self.inner.crop.detect(image_bgr[y0:y1, x0:x1], self.cfg.min_score), x0, y0))  # type: ignore[union-attr]
+        return crops
 
     def close(self) -> None:
         self.worker.close()

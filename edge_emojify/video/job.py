@@ -38,10 +38,11 @@ VIDEO_INPUTS = (*VIDEO_SUFFIXES, ".m4v", ".3gp", ".mts", ".m2ts", ".ts", ".mpg",
 
 
 def video_config(cfg: Config, mode: str | None = None, cover: str = "full") -> Config:
-    """The config for a recording: the chosen mode and cover, never mirrored, no fps overlay."""
+    """The config for a recording: the chosen mode and cover, never mirrored, no fps overlay, and the
+    whole frame searched on every frame, so a face that walks in is covered from its first frame."""
     display = dataclasses.replace(cfg.display, mirror=False, show_fps=False, cover=cover,
                                   mode=mode or cfg.display.mode)
-    return dataclasses.replace(cfg, display=display)
+    return dataclasses.replace(cfg, display=display, detector=dataclasses.replace(cfg.detector, search_every=1))
 
 
 @dataclass(frozen=True)
