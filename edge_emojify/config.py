@@ -60,9 +60,9 @@ class DetectorConfig:
     max_faces: int = _opt(6, "most faces handled per frame (the largest win)", lo=1, hi=50)
     nms_iou: float = _opt(0.3, "overlap above which two detections are merged", lo=0.05, hi=0.95)
     search_every: int = _opt(3, "auto range, while faces are tracked: frames from one search of the whole "
-                             "frame for new faces to the next (tracked faces are read from crops around "
-                             "them on every frame); 1 = every frame, as emojifying a recording does",
-                             lo=1, hi=30)
+                             "frame for newcomers to the next, beside the frame path (tracked faces are read "
+                             "from crops around them on every frame); at 1 it searches every frame, on the frame "
+                             "path, as emojifying a recording does", lo=1, hi=30)
 
 
 @dataclass(frozen=True)

@@ -178,7 +178,7 @@ def test_a_hung_stage_stops_the_watchdog_pings(tmp_path):
     done = threading.Event()
     listener = threading.Thread(target=listen)
     listener.start()
-    app.run(max_frames=30)
+    app.run(max_frames=20)  # ten frames either side of the hang
     done.set()
     listener.join()
     server.close()

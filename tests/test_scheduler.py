@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 from photos import close_up, group
+from waits import wait_for
 
 from edge_emojify.config import Config, DetectorConfig
 from edge_emojify.detection.blazeface import RawDetections
@@ -22,7 +23,7 @@ from edge_emojify.detection.scheduler import (
     FULL_RANGE_SECONDS,
     IDLE_EVERY,
     ROI_HOLD,
-    FullRangeWorker,
+    PassWorker,
     ScheduledDetector,
     _held,
     _new_only,
@@ -162,14 +163,14 @@ def test_the_background_worker_never_makes_the_frame_path_wait():
         seen.append(image[0, 0, 0])
         return raw((10, 10, 60, 60))
 
-    worker = FullRangeWorker(slow_full_range, background=True)
+    worker = PassWorker(background=True)
     try:
         image = np.zeros((8, 8, 3), np.uint8)
-        assert worker.submit(image)
+        assert worker.submit(image, slow_full_range)
         image[:] = 7  # the caller reuses its buffer: the worker has its own copy
         started.wait(5)
         assert worker.busy and worker.take() is None
-        assert not worker.submit(image)  # still busy: the frame goes on without a new pass
+        assert not worker.submit(image, slow_full_range)  # still busy: the frame goes on without a new pass
         release.set()
         for _ in range(500):
             result = worker.take()
@@ -178,7 +179,7 @@ def test_the_background_worker_never_makes_the_frame_path_wait():
             threading.Event().wait(0.01)
         assert result is not None and result.boxes.tolist() == [[10, 10, 60, 60]]
         assert seen == [0] and worker.take() is None  # a result is handed over once
-        assert worker.submit(image)
+        assert worker.submit(image, slow_full_range)
     finally:
         release.set()
         worker.close()
@@ -208,6 +209,28 @@ def test_a_crop_is_1_6_faces_square_around_the_face_and_stays_in_the_frame():
     assert _roi((200, 470, 230, 500), shape) is None  # … at the bottom: 19 px high
 
 
+def test_the_live_mirror_searches_for_newcomers_beside_the_frame_path():
+    near, box = close_up()
+    alone = np.full((720, 1280, 3), 90, np.uint8)
+    alone[120:600, :640] = near
+    both = alone.copy()
+    both[120:600, 640:] = near
+    det, short, _, crop = scheduled_with_crops(background=True)
+    try:
+        # Its own interpreters: one interpreter must never run on two threads at once.
+        assert det._searcher.short is not det.inner.short.model and det._searcher.wide is not det.inner.wide.model
+        (first,) = det.detect(alone, (), 0.0)  # nobody tracked: the frame path searches, and finds them
+        assert short.calls == 1
+        frame = iter(range(1, 10_000))
+        found = wait_for(lambda: (faces := det.detect(both, [first.box], next(frame) / 30)) and len(faces) == 2
+                         and faces, what="the newcomer from the background search")
+        assert short.calls == 1 and crop.calls > 0  # the frame path read the tracked face from its crop only
+        assert max(iou(np.array([640 + box[0], 120 + box[1], 640 + box[2], 120 + box[3]], np.float32),
+                       np.array([f.box for f in found], np.float32))) > 0.7
+    finally:
+        det.close()
+
+
 def test_a_late_face_counts_as_new_up_to_the_overlap_limit():
     fresh = raw((0, 0, 10, 10))
     # Just either side of FRESH_IOU (0.3): exactly 0.3 rounds differently with each numpy and CPU.
@@ -222,8 +245,8 @@ def test_closing_gives_up_on_a_hung_full_range_pass():
         hung.set()
         threading.Event().wait()  # a model that never comes back
 
-    worker = FullRangeWorker(never_returns, background=True)
-    worker.submit(np.zeros((8, 8, 3), np.uint8))
+    worker = PassWorker(background=True)
+    worker.submit(np.zeros((8, 8, 3), np.uint8), never_returns)
     assert hung.wait(5)
     closer = threading.Thread(target=worker.close)
     closer.start()

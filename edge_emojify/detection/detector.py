@@ -102,7 +102,7 @@ class BlazeFaceDetector:
     """The shipped detector: see the module docstring for how the two ranges are combined."""
 
     def __init__(self, cfg: DetectorConfig, model_dir: Path, threads: int = 1) -> None:
-        self.cfg = cfg
+        self.cfg, self.model_dir, self.threads = cfg, model_dir, threads
         self.short = BlazeFace(SHORT_RANGE, model_dir, threads) if cfg.range != "full" else None
         self.wide = BlazeFace(SHORT_RANGE_WIDE, model_dir, threads) if cfg.range != "full" else None
         self.full = BlazeFace(FULL_RANGE, model_dir, threads) if cfg.range != "short" else None

@@ -5,39 +5,45 @@ Measured on this project's CI machine (640×360, one thread): short range on the
 frame, and on every frame in which short range sees nobody) made those frames three times as
 long as the rest: a visible hitch on a Pi. So:
 
-- **On the frame path**, short range on the whole frame (``BlazeFaceDetector.short_range``)
-  finds near faces, and the short-range network rebuilt for a 64-px input (``SHORT_RANGE_CROP``)
-  on a crop around each tracked face it missed, or saw too small to read well
-  (``COARSE_INPUT_PX``), keeps far faces fresh and true every frame. In a crop 1.6 faces wide
-  the face is 40 px, as large to the network as a near face in the whole frame; the crop costs
-  a quarter of a 128-px pass (0.41 against 1.74 ms on one core of a 2-core Xeon), and reads box,
-  size and tilt about as well as the 128-px pass on a crop 2.5 faces wide did
-  (``python -m convert.rebuild_detector`` measures both).
+- **On the frame path**, every tracked face is read from a crop around it by the short-range
+  network rebuilt for a 64-px input (``SHORT_RANGE_CROP``). In a crop 1.6 faces wide the face is
+  40 px, as large to the network as a near face in the whole frame; the crop costs a quarter of
+  a 128-px pass (0.41 against 1.74 ms on one core of a 2-core Xeon), and reads box, size and
+  tilt about as well as the 128-px pass on a crop 2.5 faces wide did (``python -m
+  convert.rebuild_detector`` measures both). Each face is read by the same pass on every frame:
+  a still near face read from the whole frame one frame in three and from its crop on the
+  others moved by 1.4 % of its width and 2.2 degrees from frame to frame, against 0.13 % and
+  0.15 by the whole frame alone and 0.07 % and 0.07 by its held crop alone.
 - **A crop is held in place** while its face stays within ``ROI_HOLD`` of where it was: placed
   anew on each frame's reading, a crop fed that reading's noise into the next, and a still far
   face's box trembled by 1 % of its width and 1 degree from frame to frame (0.1-0.2 % and
   0.1-0.4 degrees held).
-- **While faces are tracked**, every tracked face is read from its crop and the whole frame is
-  searched for newcomers only every ``search_every`` frames (``detector.search_every``): a
-  newcomer found two frames later (66 ms) is not seen on a mirror, and the whole-frame pass,
-  the dearest on the frame path, runs on a third of the frames. A recording searches every
-  frame (``video.job.video_config``) and reads the faces the whole frame shows well from it.
-- **Beside it**, the full-range pass (square tiles) looks for new far faces a few times a second,
-  in a worker thread on another core when ``background``; its faces are merged when they land,
-  only where no fresh detection already is (they are a few frames old), and tracked from then on.
-- **With nobody there**, the frame path runs short range only when the picture moved (a 64-px
-  thumbnail compared with the last) or every ``IDLE_EVERY`` frames: an empty hall costs almost
-  nothing, and a person walking in moves the picture on the frame they appear.
+- **Beside it**, in a worker thread on another core when ``background``: short range on the
+  whole frame (``BlazeFaceDetector.short_range``) searches for newcomers every ``search_every``
+  frames (``detector.search_every``), and the full-range pass (square tiles) looks for new far
+  faces a few times a second. Their faces are merged when they land, only where no fresh
+  detection already is (they are a few frames old), and tracked from then on. A newcomer found
+  a few frames late is not seen on a mirror, and the frame path, without the whole-frame pass,
+  keeps an even pace (its p95 rose to 1.6-1.7 times its p50 with the search in line one frame
+  in three).
+- **With nobody there**, the frame path runs short range on the whole frame, and only when the
+  picture moved (a 64-px thumbnail compared with the last) or every ``IDLE_EVERY`` frames: an
+  empty hall costs almost nothing, and a person walking in is found on the frame they appear.
 
-Without ``background`` (recorded videos, tests) the full-range pass runs in line on its schedule,
-so the result depends only on the frames, never on this machine's speed.
+Without ``background`` (recorded videos, tests) the passes run in line on their schedule, so the
+result depends only on the frames, never on this machine's speed. A recording searches the whole
+frame on every frame (``video.job.video_config``, ``search_every = 1``), reading there the faces it
+shows well and the others from their crops, so a face that walks in is covered from its first
+frame.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import cv2
 import numpy as np
@@ -65,27 +71,27 @@ MOTION = 3.0  # mean grey change (0-255) of the thumbnail that counts as the pic
 IDLE_EVERY = 15  # frames: with nobody there and nothing moving, short range still runs this often
 
 Box = tuple[float, float, float, float]
+Passes = Callable[[np.ndarray], RawDetections]
 
 
-class FullRangeWorker:
-    """Runs full-range passes on submitted frames, in a thread (``background``) or in line.
+class PassWorker:
+    """Runs the passes submitted with a frame, in a thread (``background``) or in line.
 
-    ``submit`` hands over a frame unless a pass is running; ``take`` returns a finished pass's
-    candidates once. A busy worker never makes the frame path wait.
+    ``submit`` hands over a frame and what to run on it unless a run is going; ``take`` returns
+    a finished run's candidates once. A busy worker never makes the frame path wait.
     """
 
-    def __init__(self, detect: Callable[[np.ndarray], RawDetections], background: bool) -> None:
-        self._detect = detect
+    def __init__(self, background: bool) -> None:
         self._background = background
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._pending: np.ndarray | None = None
+        self._pending: tuple[np.ndarray, Passes] | None = None
         self._busy = False
         self._result: RawDetections | None = None
         self._thread: threading.Thread | None = None
         if background:
-            self._thread = threading.Thread(target=self._run, name="full-range", daemon=True)
+            self._thread = threading.Thread(target=self._run, name="detector-passes", daemon=True)
             self._thread.start()
 
     @property
@@ -93,15 +99,15 @@ class FullRangeWorker:
         with self._lock:
             return self._busy
 
-    def submit(self, image: np.ndarray) -> bool:
-        """Start a pass on ``image``; False (nothing done) while one is running."""
+    def submit(self, image: np.ndarray, passes: Passes) -> bool:
+        """Start ``passes`` on ``image``; False (nothing done) while a run is going."""
         if not self._background:
-            self._result = self._detect(image)
+            self._result = passes(image)
             return True
         with self._lock:
             if self._busy:
                 return False
-            self._busy, self._pending = True, image.copy()  # the caller reuses its buffers
+            self._busy, self._pending = True, (image.copy(), passes)  # the caller reuses its buffers
         self._wake.set()
         return True
 
@@ -115,13 +121,13 @@ class FullRangeWorker:
             self._wake.wait()
             self._wake.clear()
             with self._lock:
-                image, self._pending = self._pending, None
-            if image is None:
+                pending, self._pending = self._pending, None
+            if pending is None:
                 continue
             try:
-                result = self._detect(image)
+                result = pending[1](pending[0])
             except Exception:  # noqa: BLE001 - a failed pass must not kill the thread; the next one runs
-                log.exception("full-range face detection failed")
+                log.exception("background face detection failed")
                 result = None
             with self._lock:
                 self._result, self._busy = result, False
@@ -141,7 +147,11 @@ class ScheduledDetector:
             raise ValueError("the scheduled detector needs the short-range, crop and full-range BlazeFace models")
         self.inner = inner
         self.cfg = inner.cfg
-        self.worker = FullRangeWorker(self._full_range, background)
+        self.worker = PassWorker(background)
+        # The background search has short-range interpreters of its own: one interpreter must not
+        # run on two threads, and the frame path searches with the inner ones when nobody is tracked.
+        self._searcher = BlazeFaceDetector(dataclasses.replace(inner.cfg, range="short"), inner.model_dir,
+                                           inner.threads) if background else inner
         self._last_pass: float | None = None
         self._thumb: np.ndarray | None = None
         self._idle_frames = 0
@@ -149,10 +159,14 @@ class ScheduledDetector:
         self._rois: list[tuple[int, int, int, int]] = []  # the crops read on the last frame
         self.skipped = 0  # idle frames that ran no detector at all (for bench and tests)
 
-    def _full_range(self, image: np.ndarray) -> RawDetections:
-        h, w = image.shape[:2]
-        parts = [shift(self.inner.full.detect(image[y0:y1, x0:x1], self.cfg.min_score), x0, y0)  # type: ignore[union-attr]
-                 for x0, y0, x1, y1 in square_tiles(w, h)]
+    def _passes(self, image: np.ndarray, search: bool, full: bool) -> RawDetections:
+        """Beside the frame path: short range on the whole frame (a search for newcomers while
+        faces are tracked) and the full-range pass in square tiles, as asked."""
+        parts = [self._searcher.short_range(image).detect(image, self.cfg.min_score)] if search else []
+        if full:
+            h, w = image.shape[:2]
+            parts += [shift(self.inner.full.detect(image[y0:y1, x0:x1], self.cfg.min_score), x0, y0)  # type: ignore[union-attr]
+                      for x0, y0, x1, y1 in square_tiles(w, h)]
         return concat(parts)
 
     def _moved(self, image: np.ndarray) -> bool:
@@ -168,21 +182,27 @@ class ScheduledDetector:
     def detect(self, image_bgr: np.ndarray, hints: Sequence[Box] = (), timestamp: float | None = None) -> list[Face]:
         """Faces in ``image_bgr``; ``hints`` are where tracked faces are expected in this frame."""
         parts: list[RawDetections] = []
+        search = False
         if hints:
             self._thumb = None  # with nobody tracked any more, the first frame counts as moved
-        if hints or self._moved(image_bgr) or self._idle_frames >= IDLE_EVERY:
             self._idle_frames = 0
-            if hints and self.cfg.search_every > 1:
-                parts += self._tracked(image_bgr, hints)
-            else:
-                self._since_search = 0
-                parts += self._whole_and_crops(image_bgr, hints)
+        if hints and self.cfg.search_every > 1:
+            parts += self._crops(image_bgr, hints)  # every tracked face from its crop, every frame
+            self._since_search += 1
+            search = self._since_search >= self.cfg.search_every
+        elif hints or self._moved(image_bgr) or self._idle_frames >= IDLE_EVERY:
+            self._idle_frames = 0
+            self._since_search = 0
+            parts += self._whole_and_crops(image_bgr, hints)
         else:
             self._idle_frames += 1
             self.skipped += 1
-        if timestamp is None or self._last_pass is None or timestamp - self._last_pass >= FULL_RANGE_SECONDS:
-            if self.worker.submit(image_bgr):
+        full = timestamp is None or self._last_pass is None or timestamp - self._last_pass >= FULL_RANGE_SECONDS
+        if (full or search) and self.worker.submit(image_bgr, partial(self._passes, search=search, full=full)):
+            if full:
                 self._last_pass = timestamp
+            if search:
+                self._since_search = 0
         late = self.worker.take()
         if late is not None and late.scores.size:
             parts.append(_new_only(late, concat(parts) if parts else None))
@@ -199,20 +219,6 @@ class ScheduledDetector:
             fine.scores.size and iou(np.asarray(box, np.float32), fine.boxes).max() > FRESH_IOU)])
         # A small face the crops did not read (a new one, or too small to crop) is kept as it is.
         return [fine, *crops, _new_only(coarse, concat(crops) if crops else None)]
-
-    def _tracked(self, image_bgr: np.ndarray, hints: Sequence[Box]) -> list[RawDetections]:
-        """Every tracked face read from its crop, and the whole frame searched for newcomers every
-        ``search_every`` frames. A face is read by the same pass on every frame: a still near face
-        read from the whole frame one frame in three and from its crop on the others moved by 1.4 %
-        of its width and 2.2 degrees from frame to frame, against 0.13 % and 0.15 by the whole
-        frame alone and 0.07 % and 0.07 by its held crop alone."""
-        crops = self._crops(image_bgr, hints)
-        self._since_search += 1
-        if self._since_search < self.cfg.search_every:
-            return crops
-        self._since_search = 0
-        whole = self.inner.short_range(image_bgr).detect(image_bgr, self.cfg.min_score)
-        return [*crops, _new_only(whole, concat(crops) if crops else None)]
 
     def _crops(self, image_bgr: np.ndarray, boxes: Sequence[Box]) -> list[RawDetections]:
         """The crop model on a crop around each of ``boxes``, held in place while its face stays near."""
