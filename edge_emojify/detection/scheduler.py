@@ -24,7 +24,7 @@ long as the rest: a visible hitch on a Pi. So:
   faces a few times a second. Their faces are merged when they land, only where no fresh
   detection already is (they are a few frames old), and tracked from then on. A newcomer found
   a few frames late is not seen on a mirror, and the frame path, without the whole-frame pass,
-  keeps an even pace (its p95 rose to 1.6-1.7 times its p50 with the search in line one frame
+  keeps an even pace (its p95 rose to 1.5-1.7 times its p50 with the search in line one frame
   in three).
 - **With nobody there**, the frame path runs short range on the whole frame, and only when the
   picture moved (a 64-px thumbnail compared with the last) or every ``IDLE_EVERY`` frames: an
@@ -57,10 +57,7 @@ log = logging.getLogger(__name__)
 FULL_RANGE_SECONDS = 0.25  # between full-range passes: a new far face is found within about this
 ROI_SCALE = 1.6  # a crop around a tracked face, in face sizes: room for the tracker's prediction error
 MIN_ROI = 24  # px: a smaller crop is upscaled noise for the 64-px crop model
-# A crop stays where it was while the face it follows keeps within this share of the crop's side of
-# its centre, and its size within this share of the side: a crop placed anew on each frame's
-# reading feeds that reading's noise back into the next (a still face's box trembled by 1 %).
-ROI_HOLD = 0.08
+ROI_HOLD = 0.08  # of a crop's side: how far its face may drift, or its size change, before it moves
 # A face narrower than this in the whole-frame pass's 128-px input is found there but read
 # coarsely: at 720p its box jumps by 8 % and its tilt by 9 degrees from frame to frame, against
 # 2 % and 1.5 in a crop around it. Such a face is read from its crop, as a far face is.
@@ -71,6 +68,7 @@ MOTION = 3.0  # mean grey change (0-255) of the thumbnail that counts as the pic
 IDLE_EVERY = 15  # frames: with nobody there and nothing moving, short range still runs this often
 
 Box = tuple[float, float, float, float]
+Roi = tuple[int, int, int, int]  # a crop: x0, y0, x1, y1 in whole pixels
 Passes = Callable[[np.ndarray], RawDetections]
 
 
@@ -156,7 +154,7 @@ class ScheduledDetector:
         self._thumb: np.ndarray | None = None
         self._idle_frames = 0
         self._since_search = 0  # frames since the whole frame was searched while faces were tracked
-        self._rois: list[tuple[int, int, int, int]] = []  # the crops read on the last frame
+        self._rois: list[Roi] = []  # the crops read on the last frame
         self.skipped = 0  # idle frames that ran no detector at all (for bench and tests)
 
     def _passes(self, image: np.ndarray, search: bool, full: bool) -> RawDetections:
@@ -236,7 +234,7 @@ class ScheduledDetector:
         self.worker.close()
 
 
-def _roi(box: Box, shape: tuple[int, ...], scale: float = ROI_SCALE) -> tuple[int, int, int, int] | None:
+def _roi(box: Box, shape: tuple[int, ...], scale: float = ROI_SCALE) -> Roi | None:
     """A square crop ``scale`` times the face around ``box``, inside the frame; None if too small."""
     h, w = shape[:2]
     side = scale * max(box[2] - box[0], box[3] - box[1])
@@ -246,7 +244,7 @@ def _roi(box: Box, shape: tuple[int, ...], scale: float = ROI_SCALE) -> tuple[in
     return (x0, y0, x1, y1) if min(x1 - x0, y1 - y0) >= MIN_ROI else None
 
 
-def _held(roi: tuple[int, int, int, int], last: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+def _held(roi: Roi, last: list[Roi]) -> Roi:
     """The crop of the last frame that ``roi`` is within ``ROI_HOLD`` of (centre and side), taken out
     of ``last`` so no two faces share it; else ``roi``."""
     side = max(roi[2] - roi[0], roi[3] - roi[1])
