@@ -58,8 +58,12 @@ def percentiles(samples: dict[str, list[float]]) -> dict[str, tuple[float, float
     return {k: (float(np.percentile(v, 50)), float(np.percentile(v, 95))) for k, v in samples.items()}
 
 
-def time_pipeline(cfg: Config, frames: list[Frame], warmup: int = 10) -> dict[str, list[float]]:
+def time_pipeline(cfg: Config, frames: list[Frame], warmup: int = 10, paced: bool = False) -> dict[str, list[float]]:
     """Milliseconds per stage per frame (after ``warmup`` untimed frames), with the CPU time of each frame.
+
+    By default each frame follows the last at once. ``paced`` hands them over at the source's own
+    rate, as a camera does: the worker's passes beside the frame path then run between frames,
+    as in the live mirror, instead of competing with every frame for the cores.
 
     ``cpu`` is the process's CPU time (every interpreter thread counts, and the full-range worker
     beside the loop), so ``--threads 4`` shows what the extra threads cost as well as what they
@@ -74,7 +78,10 @@ def time_pipeline(cfg: Config, frames: list[Frame], warmup: int = 10) -> dict[st
     samples: dict[str, list[float]] = {"detect": [], "emotion": [], "track": [], "render": [], "frame": [],
                                        "cpu": [], "cpu-loop": []}
     faces = []
+    period = frames[1].timestamp - frames[0].timestamp if paced and len(frames) > 1 else 0.0
+    start = time.perf_counter()
     for i, frame in enumerate(frames[:warmup] + frames):
+        _sleep_until(start + i * period)
         c0, l0, t0 = time.process_time(), time.thread_time(), time.perf_counter()
         analysis = pipeline.process(frame)
         tracks = analysis.tracks if analysis else []
@@ -93,6 +100,13 @@ def time_pipeline(cfg: Config, frames: list[Frame], warmup: int = 10) -> dict[st
     pipeline.close()
     samples["faces"] = faces
     return samples
+
+
+def _sleep_until(when: float) -> None:
+    """Wait until ``time.perf_counter()`` reaches ``when`` (at once if it has)."""
+    delay = when - time.perf_counter()
+    if delay > 0:
+        time.sleep(delay)
 
 
 def idle_cost(samples: dict[str, list[float]]) -> str:
@@ -161,12 +175,14 @@ def pygame_window(size: tuple[int, int]):
     return PygameSink(size, fullscreen=False)
 
 
-def run_bench(cfg: Config, count: int, width: int, faces: int | None = None, screens: bool = False) -> int:
+def run_bench(cfg: Config, count: int, width: int, faces: int | None = None, screens: bool = False,
+              paced: bool = False) -> int:
     frames = load_frames(cfg, count, width, faces)
     h, w = frames[0].image.shape[:2]
+    rate = f", paced at {1 / (frames[1].timestamp - frames[0].timestamp):.0f} fps" if paced and len(frames) > 1 else ""
     print(f"bench: {len(frames)} frames of {w}x{h}, {cfg.emotion.threads} thread(s), "
-          f"detector range {cfg.detector.range}, mode {cfg.display.mode}", flush=True)
-    print(report("edge-emojify pipeline", time_pipeline(cfg, frames)))
+          f"detector range {cfg.detector.range}, mode {cfg.display.mode}{rate}", flush=True)
+    print(report("edge-emojify pipeline", time_pipeline(cfg, frames, paced=paced)))
     if screens:
         import importlib.util
         import os

@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=int, help="interpreter threads (emotion.threads), e.g. 1 or 4")
     bench.add_argument("--screens", action="store_true",
                        help="also time renderer + sink at 800x480, 1280x720 and 1920x1080")
+    bench.add_argument("--paced", action="store_true",
+                       help="hand the frames over at the source's own rate, as a camera does (default: as fast as "
+                            "the loop takes them)")
 
     cfg = sub.add_parser("config", help="print the effective config or the reference",
                          description="Print the effective config (after file and --set) as TOML.")
@@ -227,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg, _ = load_config(args)
             if args.threads:
                 cfg = config_mod.override(cfg, [f"emotion.threads={args.threads}"])
-            return run_bench(cfg, args.frames, args.width, args.faces, args.screens)
+            return run_bench(cfg, args.frames, args.width, args.faces, args.screens, args.paced)
         if args.command == "web":
             return cmd_web(args)
         return cmd_config(args)

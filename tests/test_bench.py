@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edge_emojify import bench
 from edge_emojify.bench import idle_cost
 from edge_emojify.cli import main
 
@@ -32,3 +33,15 @@ def test_an_empty_room_is_all_idle_frames(capsys):
     assert main(["bench", "--frames", "20", "--faces", "0"]) == 0
     out = capsys.readouterr().out
     assert "idle frames (no face): 20, frames with faces: 0" in out
+
+
+def test_paced_frames_are_handed_over_at_the_sources_rate(capsys, monkeypatch):
+    dues: list[float] = []
+    monkeypatch.setattr(bench, "_sleep_until", dues.append)  # when each frame falls due, not a wait
+    assert main(["bench", "--frames", "12", "--faces", "1", "--paced"]) == 0
+    assert "paced at 30 fps" in capsys.readouterr().out.splitlines()[0]
+    steps = [b - a for a, b in zip(dues, dues[1:], strict=False)]
+    assert len(dues) == 10 + 12 and all(abs(step - 1 / 30) < 1e-9 for step in steps)  # warm-up frames too
+    dues.clear()
+    assert main(["bench", "--frames", "12", "--faces", "1"]) == 0
+    assert len(set(dues)) == 1  # unpaced: every frame due at once
