@@ -1,4 +1,4 @@
-"""One frame through the analysis stages: check → detect → classify → track, timed per stage.
+"""One frame through the analysis stages: check → detect → match → classify → track, timed per stage.
 
 Rendering and display stay outside so the same pipeline serves the live app, ``bench`` and
 the soak test.
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge_emojify.cadence import Cadence
 from edge_emojify.config import Config
 from edge_emojify.decision import Decider
 from edge_emojify.detection.detector import BlazeFaceDetector, FaceDetector
@@ -60,12 +61,14 @@ class Pipeline:
     detector: FaceDetector
     emotion: EmotionModel
     tracker: Tracker
+    cadence: Cadence = field(default_factory=lambda: Cadence(0.0))
     bad_frames: int = 0
     _bad_reasons: set[str] = field(default_factory=set)
 
     def reset(self) -> None:
         """Forget every face (a new scene, a reopened camera): nothing carries over."""
         self.tracker.reset()
+        self.cadence.reset()
 
     def close(self) -> None:
         """Stop the detector's worker thread, if it has one."""
@@ -88,11 +91,18 @@ class Pipeline:
         t0 = time.perf_counter()
         faces = self.detector.detect(frame.image, self.tracker.expected(frame.timestamp), frame.timestamp)
         t1 = time.perf_counter()
-        scores = self.emotion.predict(frame.gray, faces, frame.scale)
+        matches = self.tracker.match(faces)
+        read = self.cadence.due([t.verdict.time if t else None for t in matches], frame.timestamp)
         t2 = time.perf_counter()
-        tracks = self.tracker.update(faces, scores, frame.timestamp)
+        scores: list[np.ndarray | None] = [None] * len(faces)
+        for i, reading in zip(read, self.emotion.predict(frame.gray, [faces[i] for i in read], frame.scale),
+                              strict=True):
+            scores[i] = reading
         t3 = time.perf_counter()
-        return Analysis(tracks, {"detect": (t1 - t0) * 1e3, "emotion": (t2 - t1) * 1e3, "track": (t3 - t2) * 1e3})
+        tracks = self.tracker.update(faces, scores, frame.timestamp, matches)
+        t4 = time.perf_counter()
+        return Analysis(tracks, {"detect": (t1 - t0) * 1e3, "emotion": (t3 - t2) * 1e3,
+                                 "track": (t2 - t1 + t4 - t3) * 1e3})
 
 
 def build_pipeline(cfg: Config, background: bool = False) -> Pipeline:
@@ -109,4 +119,4 @@ def build_pipeline(cfg: Config, background: bool = False) -> Pipeline:
     if cfg.detector.range == "auto":
         detector = ScheduledDetector(detector, background)
     emotion = EmotionModel(cfg.emotion_model, cfg.emotion.threads, cfg.emotion.prior_correction)
-    return Pipeline(detector, emotion, Tracker(cfg.tracking, Decider(cfg.decision)))
+    return Pipeline(detector, emotion, Tracker(cfg.tracking, Decider(cfg.decision)), Cadence(cfg.emotion.max_rate))

@@ -11,6 +11,9 @@ the detector misses it: for a recording shared with faces hidden, a bare frame i
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 
 from edge_emojify.config import TrackingConfig
@@ -21,18 +24,21 @@ VELOCITY_SMOOTHING = 0.5  # weight of the newest box motion in a track's velocit
 MAX_SHIFT = 0.5  # the farthest a missed face is predicted to move, as a fraction of its width
 
 
-def _similarity(track_face: Face, face: Face, match_iou: float) -> float:
-    box_a, box_b = np.array(track_face.box), np.array([face.box])
-    overlap = float(iou(box_a, box_b)[0])
-    if overlap >= match_iou:
-        return overlap
-    # A fast move can drop the overlap; a nearby centre of a similar-sized face still matches.
-    (ax, ay), (bx, by) = track_face.center, face.center
-    size = max(track_face.width, face.width)
-    ratio = min(track_face.width, face.width) / max(size, 1e-6)
-    if np.hypot(ax - bx, ay - by) < 0.5 * size and ratio > 0.6:
-        return 1e-3
-    return 0.0
+def _similarity(track_face: Face, faces: list[Face], boxes: np.ndarray, match_iou: float) -> list[float]:
+    """How well each of ``faces`` (their ``boxes``, (N, 4)) continues ``track_face``; 0 = not at all."""
+    overlaps = iou(np.asarray(track_face.box), boxes)
+    (ax, ay), width = track_face.center, track_face.width
+    out = []
+    for overlap, face in zip(overlaps.tolist(), faces, strict=True):
+        if overlap >= match_iou:
+            out.append(overlap)
+            continue
+        # A fast move can drop the overlap; a nearby centre of a similar-sized face still matches.
+        (bx, by) = face.center
+        size = max(width, face.width)
+        ratio = min(width, face.width) / max(size, 1e-6)
+        out.append(1e-3 if math.hypot(ax - bx, ay - by) < 0.5 * size and ratio > 0.6 else 0.0)
+    return out
 
 
 class Tracker:
@@ -50,35 +56,48 @@ class Tracker:
     def tracks(self) -> list[Track]:
         return list(self._tracks)
 
-    def update(self, faces: list[Face], scores: np.ndarray, timestamp: float) -> list[Track]:
+    def match(self, faces: list[Face]) -> list[Track | None]:
+        """The live track each of ``faces`` continues (None: a new face), the most similar pairs first."""
+        if not faces or not self._tracks:
+            return [None] * len(faces)
+        boxes = np.array([f.box for f in faces], np.float32)
+        pairs = sorted(((sim, ti, fi) for ti, t in enumerate(self._tracks)
+                        for fi, sim in enumerate(_similarity(t.face, faces, boxes, self.cfg.match_iou))), reverse=True)
+        matches: list[Track | None] = [None] * len(faces)
+        used_tracks: set[int] = set()
+        for sim, ti, fi in pairs:
+            if sim > 0 and ti not in used_tracks and matches[fi] is None:
+                used_tracks.add(ti)
+                matches[fi] = self._tracks[ti]
+        return matches
+
+    def update(self, faces: list[Face], scores: Sequence[np.ndarray | None], timestamp: float,
+               matches: list[Track | None] | None = None) -> list[Track]:
         """Match this frame's faces to tracks; returns the live tracks, largest face first.
 
         ``timestamp`` is the frame's time in seconds (camera or media time, not processing time).
+        ``scores[i]`` is face ``i``'s emotion reading, or None where it was not read this frame
+        (``cadence``): its track keeps its verdict. ``matches`` is what :meth:`match` returned for
+        ``faces``, when the caller needed it first.
         """
-        pairs = sorted(((_similarity(t.face, f, self.cfg.match_iou), ti, fi)
-                        for ti, t in enumerate(self._tracks) for fi, f in enumerate(faces)), reverse=True)
-        used_tracks: set[int] = set()
-        used_faces: set[int] = set()
+        matches = self.match(faces) if matches is None else matches
         updated: list[Track] = []
-        for sim, ti, fi in pairs:
-            if sim <= 0 or ti in used_tracks or fi in used_faces:
+        for face, reading, old in zip(faces, scores, matches, strict=True):
+            if old is None:
+                if reading is None:
+                    raise ValueError("a new face needs its emotion reading")
+                self._motion[self._next_id] = (face, np.zeros(2))
+                updated.append(Track(self._next_id, face, self.decider.start(reading, timestamp), 1, 0, timestamp))
+                self._next_id += 1
                 continue
-            used_tracks.add(ti)
-            used_faces.add(fi)
-            old = self._tracks[ti]
-            verdict = self.decider.update(old.verdict, scores[fi], timestamp)
-            self._moved(old.track_id, faces[fi], timestamp - old.seen)
-            updated.append(Track(old.track_id, faces[fi], verdict, old.age + 1, 0, timestamp))
-        for ti, old in enumerate(self._tracks):
-            if ti not in used_tracks and timestamp - old.seen <= self.cfg.expire_seconds + 1e-9:
+            verdict = old.verdict if reading is None else self.decider.update(old.verdict, reading, timestamp)
+            self._moved(old.track_id, face, timestamp - old.seen)
+            updated.append(Track(old.track_id, face, verdict, old.age + 1, 0, timestamp))
+        continued = {t.track_id for t in matches if t is not None}
+        for old in self._tracks:
+            if old.track_id not in continued and timestamp - old.seen <= self.cfg.expire_seconds + 1e-9:
                 face = self._predicted(old.track_id, timestamp - old.seen)
                 updated.append(Track(old.track_id, face, old.verdict, old.age + 1, old.missed + 1, old.seen))
-        for fi, face in enumerate(faces):
-            if fi not in used_faces:
-                verdict = self.decider.start(scores[fi], timestamp)
-                self._motion[self._next_id] = (face, np.zeros(2))
-                updated.append(Track(self._next_id, face, verdict, 1, 0, timestamp))
-                self._next_id += 1
         updated.sort(key=lambda t: t.face.width * t.face.height, reverse=True)
         self._tracks = updated
         self._motion = {t.track_id: self._motion[t.track_id] for t in updated}

@@ -66,7 +66,10 @@ class Stage:
     def expected(self, timestamp):
         return []
 
-    def update(self, faces, scores, timestamp):
+    def match(self, faces):
+        return [None] * len(faces)
+
+    def update(self, faces, scores, timestamp, matches=None):
         self.clock.now += 0.003
         return []
 
@@ -80,3 +83,18 @@ def test_each_stage_is_timed_in_milliseconds_on_its_own(monkeypatch):
     stage = Stage(clock)
     analysis = Pipeline(stage, stage, stage).process(frame_from_bgr(hopper(), 0, timestamp=0.0))
     assert analysis.stage_ms == pytest.approx({"detect": 12.0, "emotion": 20.0, "track": 3.0})
+
+
+def test_at_30_fps_one_face_is_read_on_every_other_frame_and_keeps_its_verdict_between():
+    # emotion.max_rate = 15: the real model reads the face at 15 Hz; the frames between keep its verdict.
+    image = hopper()
+    pipeline = build_pipeline(Config())
+    read_at = []
+    for i in range(8):
+        (track,) = pipeline.process(frame_from_bgr(image, i, timestamp=i / 30)).tracks
+        read_at.append(round(track.verdict.time * 30))
+    assert read_at == [0, 0, 2, 2, 4, 4, 6, 6]
+    every_frame = build_pipeline(Config(emotion=EmotionConfig(max_rate=0)))
+    for i in range(4):
+        (track,) = every_frame.process(frame_from_bgr(image, i, timestamp=i / 30)).tracks
+        assert track.verdict.time == i / 30

@@ -153,3 +153,25 @@ def test_two_frames_with_one_timestamp_do_not_break_the_prediction():
     tr.update([face(110, 100)], scores(HAPPY)[None], 0.5)  # a source that stamps two frames alike
     missed = tr.update([], np.zeros((0, 7)), 0.6)[0]
     assert np.isfinite(missed.face.box).all() and missed.face.box == (110, 100, 210, 200)
+
+
+def test_a_face_not_read_this_frame_keeps_its_verdict_and_follows_its_box():
+    tr = tracker()
+    (first,) = tr.update([face(100, 100)], scores(HAPPY)[None], 0.0)
+    (later,) = tr.update([face(104, 100)], [None], 1 / 30)
+    assert later.track_id == first.track_id and later.verdict is first.verdict
+    assert later.face.box[0] == 104 and later.missed == 0 and later.seen == 1 / 30
+
+
+def test_a_new_face_without_a_reading_is_refused():
+    with pytest.raises(ValueError, match="new face"):
+        tracker().update([face(100, 100)], [None], 0.0)
+
+
+def test_match_names_the_track_each_face_continues_and_update_uses_it():
+    tr = tracker()
+    (a,) = tr.update([face(0, 0)], scores(HAPPY)[None], 0.0)
+    matches = tr.match([face(300, 0), face(3, 2)])
+    assert matches[0] is None and matches[1].track_id == a.track_id
+    tracks = tr.update([face(300, 0), face(3, 2)], [scores(SAD), None], 0.1, matches)
+    assert {t.track_id for t in tracks} == {a.track_id, a.track_id + 1}
