@@ -69,6 +69,9 @@ class Pipeline:
         """Forget every face (a new scene, a reopened camera): nothing carries over."""
         self.tracker.reset()
         self.cadence.reset()
+        reset = getattr(self.detector, "reset", None)  # a detector that keeps state between frames
+        if reset is not None:
+            reset()
 
     def close(self) -> None:
         """Stop the detector's worker thread, if it has one."""

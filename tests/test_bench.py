@@ -45,3 +45,19 @@ def test_paced_frames_are_handed_over_at_the_sources_rate(capsys, monkeypatch):
     dues.clear()
     assert main(["bench", "--frames", "12", "--faces", "1"]) == 0
     assert len(set(dues)) == 1  # unpaced: every frame due at once
+
+
+def test_the_sample_starting_over_is_a_cut_as_in_the_live_mirror():
+    # The bundled sample has 90 frames: the 91st starts it over, and its faces must not carry over.
+    from edge_emojify.config import Config
+
+    frames = bench.load_frames(Config(), 95, 0)
+    assert [i for i, f in enumerate(frames) if f.cut] == [90]
+
+
+def test_bench_counts_the_faces_the_emotion_model_reads(capsys):
+    # Two faces at 30 fps, emotion.max_rate 15: about one reading a frame, not two.
+    assert main(["bench", "--frames", "30", "--faces", "2"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if "read by the emotion model" in line)
+    faces, read = float(line.split()[2]), float(line.split("(")[1].split()[0])
+    assert faces >= 1.9 and abs(read - faces / 2) <= 0.15

@@ -186,6 +186,46 @@ def test_the_background_worker_never_makes_the_frame_path_wait():
     assert not worker._thread.is_alive()
 
 
+def test_after_a_cut_a_run_started_on_the_old_picture_hands_over_nothing():
+    release, started = threading.Event(), threading.Event()
+
+    def slow_pass(image):
+        started.set()
+        release.wait()
+        return raw((10, 10, 60, 60))
+
+    worker = PassWorker(background=True)
+    try:
+        image = np.zeros((8, 8, 3), np.uint8)
+        assert worker.submit(image, slow_pass) and started.wait(5)
+        worker.forget()  # the next photo: the run still going looked at the last one
+        release.set()
+        wait_for(lambda: not worker.busy)
+        assert worker.take() is None
+        assert worker.submit(image, lambda im: raw((1, 1, 9, 9)))
+        wait_for(lambda: not worker.busy)
+        worker.forget()  # a finished run not taken yet is dropped as well
+        assert worker.take() is None
+    finally:
+        release.set()
+        worker.close()
+
+
+def test_the_next_photo_shows_no_face_of_the_last_one():
+    # A folder slideshow in the live mirror: the full-range pass on the group photo finishes beside
+    # the frame path; the blank photo after the cut must not get its faces.
+    photo, _ = group(3, frame=(1280, 720), face_px=60)
+    blank = np.full_like(photo, 128)
+    pipeline = build_pipeline(Config(), background=True)
+    try:
+        pipeline.process(frame_from_bgr(photo, 0, timestamp=0.0))
+        wait_for(lambda: not pipeline.detector.worker.busy)
+        analysis = pipeline.process(frame_from_bgr(blank, 1, timestamp=0.1, cut=True))
+        assert analysis.tracks == []
+    finally:
+        pipeline.close()
+
+
 def test_the_live_mirror_runs_full_range_in_the_background_and_files_in_line():
     live, offline = build_pipeline(Config(), background=True), build_pipeline(Config())
     try:

@@ -76,7 +76,9 @@ class PassWorker:
     """Runs the passes submitted with a frame, in a thread (``background``) or in line.
 
     ``submit`` hands over a frame and what to run on it unless a run is going; ``take`` returns
-    a finished run's candidates once. A busy worker never makes the frame path wait.
+    a finished run's candidates once. A busy worker never makes the frame path wait. ``forget``
+    drops what was found in earlier frames, even by a run still going: after a cut (the next
+    photo, a clip starting over) those faces are not in the picture.
     """
 
     def __init__(self, background: bool) -> None:
@@ -84,7 +86,8 @@ class PassWorker:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._pending: tuple[np.ndarray, Passes] | None = None
+        self._pending: tuple[np.ndarray, Passes, int] | None = None
+        self._generation = 0  # counts forget(); a run's result is kept only if none came since it started
         self._busy = False
         self._result: RawDetections | None = None
         self._thread: threading.Thread | None = None
@@ -105,7 +108,7 @@ class PassWorker:
         with self._lock:
             if self._busy:
                 return False
-            self._busy, self._pending = True, (image.copy(), passes)  # the caller reuses its buffers
+            self._busy, self._pending = True, (image.copy(), passes, self._generation)  # the caller reuses its buffers
         self._wake.set()
         return True
 
@@ -113,6 +116,11 @@ class PassWorker:
         with self._lock:
             result, self._result = self._result, None
         return result
+
+    def forget(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._result = None
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -128,7 +136,9 @@ class PassWorker:
                 log.exception("background face detection failed")
                 result = None
             with self._lock:
-                self._result, self._busy = result, False
+                self._busy = False
+                if pending[2] == self._generation:
+                    self._result = result
 
     def close(self) -> None:
         self._stop.set()
@@ -229,6 +239,14 @@ class ScheduledDetector:
                 crops.append(shift(self.inner.crop.detect(image_bgr[y0:y1, x0:x1], self.cfg.min_score), x0, y0))  # type: ignore[union-attr]
         self._rois = rois
         return crops
+
+    def reset(self) -> None:
+        """A cut: the next frame is another picture, so nothing found or placed before carries over."""
+        self.worker.forget()
+        self._last_pass = None
+        self._thumb = None
+        self._idle_frames = self._since_search = 0
+        self._rois = []
 
     def close(self) -> None:
         self.worker.close()
