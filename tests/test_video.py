@@ -303,3 +303,24 @@ def test_the_mark_helper_finds_the_corner():
     image = np.full((100, 160, 3), 110, np.uint8)
     image[-MARK:, :MARK] = (0, 0, 255)
     assert red_corner(image) == (1, 0)
+
+
+def test_a_pyav_that_cannot_wrap_4_2_0_writes_the_same_pictures(clip, tmp_path, monkeypatch):
+    # Bookworm's python3-av (10) has no zero-copy 4:2:0 frames: the writer copies instead, same result.
+    import av
+
+    wrapped, copied = tmp_path / "wrapped.mp4", tmp_path / "copied.mp4"
+    assert main(["video", str(clip.path), "-o", str(wrapped), "-q"]) == 0
+
+    tried = []
+
+    def too_old(array, format="rgb24", width=0):
+        tried.append(format)
+        raise ValueError(f"Conversion from numpy array with format `{format}` is not yet supported")
+
+    monkeypatch.setattr(av.VideoFrame, "from_numpy_buffer", staticmethod(too_old))
+    assert main(["video", str(clip.path), "-o", str(copied), "-q"]) == 0
+    assert tried == ["yuv420p"]  # asked once, then copied for every picture
+    (a, times_a, _), (b, times_b, _) = read_video(wrapped), read_video(copied)
+    assert times_a == times_b and len(a) == len(clip.times)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))

@@ -168,6 +168,7 @@ class MediaWriter:
             raise UserError(f"cannot write to {folder} ({exc.strerror}); choose another -o") from None
         self.temp = Path(temp)
         self.frames = 0
+        self._wrap = True  # until this PyAV shows it cannot wrap a 4:2:0 array (`_wrap_i420`)
         try:
             self._container = av.open(str(self.temp), "w", format=CONTAINERS[suffix][0])
             self._video = self._add_video(av, suffix, reader, size)
@@ -203,13 +204,24 @@ class MediaWriter:
     def write(self, picture: Picture, image: np.ndarray) -> None:
         av = import_av()
         if self._video.pix_fmt == "yuv420p":  # OpenCV converts 2-3× faster than swscale
-            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
+            frame = self._wrap_i420(av, cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420))
         else:
             frame = av.VideoFrame.from_ndarray(image, format="bgr24")
         frame.pts = picture.pts
         frame.time_base = self._video.codec_context.time_base
         self._mux(self._video.encode(frame))
         self.frames += 1
+
+    def _wrap_i420(self, av: Any, yuv: np.ndarray) -> Any:
+        """A frame around OpenCV's I420 array without copying it (0.01 against 0.57 ms at 720p): the
+        array is new for each picture and the encoder copies what it keeps. PyAV before 11 (Bookworm's
+        python3-av) cannot wrap 4:2:0 and copies instead."""
+        if self._wrap:
+            try:
+                return av.VideoFrame.from_numpy_buffer(yuv, format="yuv420p")
+            except (AttributeError, ValueError):
+                self._wrap = False
+        return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
 
     def copy_audio(self, audio: AudioPacket) -> None:
         packet = audio.packet
