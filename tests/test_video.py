@@ -324,3 +324,15 @@ def test_a_pyav_that_cannot_wrap_4_2_0_writes_the_same_pictures(clip, tmp_path, 
     (a, times_a, _), (b, times_b, _) = read_video(wrapped), read_video(copied)
     assert times_a == times_b and len(a) == len(clip.times)
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+    # One that wraps it with the planes laid out otherwise is caught on the first picture.
+    def swapped(array, format="rgb24", width=0):
+        h = array.shape[0] * 2 // 3
+        chroma = array[h:].reshape(2, -1)
+        return av.VideoFrame.from_ndarray(np.concatenate([array[:h].ravel(), chroma[1], chroma[0]])
+                                          .reshape(array.shape), format=format)
+
+    monkeypatch.setattr(av.VideoFrame, "from_numpy_buffer", staticmethod(swapped))
+    checked = tmp_path / "checked.mp4"
+    assert main(["video", str(clip.path), "-o", str(checked), "-q"]) == 0
+    assert all(np.array_equal(x, y) for x, y in zip(a, read_video(checked)[0], strict=True))

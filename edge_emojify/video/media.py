@@ -168,7 +168,7 @@ class MediaWriter:
             raise UserError(f"cannot write to {folder} ({exc.strerror}); choose another -o") from None
         self.temp = Path(temp)
         self.frames = 0
-        self._wrap = True  # until this PyAV shows it cannot wrap a 4:2:0 array (`_wrap_i420`)
+        self._wrap: bool | None = None  # whether this PyAV wraps a 4:2:0 array as it is (`_wrap_i420`)
         try:
             self._container = av.open(str(self.temp), "w", format=CONTAINERS[suffix][0])
             self._video = self._add_video(av, suffix, reader, size)
@@ -214,11 +214,15 @@ class MediaWriter:
 
     def _wrap_i420(self, av: Any, yuv: np.ndarray) -> Any:
         """A frame around OpenCV's I420 array without copying it (0.01 against 0.57 ms at 720p): the
-        array is new for each picture and the encoder copies what it keeps. PyAV before 11 (Bookworm's
-        python3-av) cannot wrap 4:2:0 and copies instead."""
-        if self._wrap:
+        array is new for each picture and the encoder copies what it keeps. A PyAV that cannot wrap
+        4:2:0, or lays the planes out otherwise (checked on the first picture), gets a copy."""
+        if self._wrap is not False:
             try:
-                return av.VideoFrame.from_numpy_buffer(yuv, format="yuv420p")
+                frame = av.VideoFrame.from_numpy_buffer(yuv, format="yuv420p")
+                if self._wrap is None:
+                    self._wrap = bool(np.array_equal(frame.to_ndarray(format="yuv420p"), yuv))
+                if self._wrap:
+                    return frame
             except (AttributeError, ValueError):
                 self._wrap = False
         return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
