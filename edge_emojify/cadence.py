@@ -1,13 +1,13 @@
 """How often each face's expression is read: at most ``emotion.max_rate`` times a second, shared fairly.
 
 The decision (:mod:`edge_emojify.decision`) averages each face's scores with a time constant in
-seconds, so it needs readings at a steady rate, not one per camera frame. Measured by ``python -m
-convert.bench_steady --fps 15 30`` on validation faces, the decision fed 15 readings a second
-holds as still and follows a change as fast as at 30: 0.093 against 0.112 label changes a second
-on a held face, 0.60 against 0.63 s to show a clear change, 62.7 against 63.0 % right when
-settled. Reading a face costs a crop and an emotion-model pass (about a third of a tracked face's
-frame time), so at 30 fps each face is read on every other frame; a Pi at 10-15 fps still reads
-every face on every frame.
+seconds, so it needs readings at a steady rate, not one per camera frame. Measured on validation
+faces at 30 fps by ``python -m convert.bench_steady`` (its ``app`` row feeds the decision only the
+frames this cadence reads), 15 readings a second hold as still and follow a change as fast as 30:
+0.098 against 0.112 label changes a second on a held face, the same 0.63 s to show a clear
+change, 64.4 against 63.0 % right when settled. Reading a face costs a crop and an
+emotion-model pass (about a third of a tracked face's frame time), so at 30 fps each face is read
+on every other frame; a Pi at 10-15 fps still reads every face on every frame.
 
 Reading credit builds up with frame time (``max_rate`` readings a second for each face in the
 frame) and is spent on the faces read longest ago. So two faces at 30 fps are read one on each

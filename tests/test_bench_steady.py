@@ -49,3 +49,19 @@ def test_holds_alternate_classes_and_the_motion_is_the_same_clip_at_every_frame_
     other_face = np.corrcoef(slow.crops[15].ravel(), slow.crops[55].ravel())[0, 1]  # 5.5 s: the next hold
     assert same_time > 0.6 > other_face
     assert [EMOTIONS[i] for i in fast.labels] == [EMOTIONS[i] for i in labels[:2]]
+
+
+def test_the_app_row_feeds_the_decision_only_the_frames_the_cadence_reads():
+    # At 30 fps and 15 readings a second the app reads frames 0, 2, 4, ...: scores on the odd frames
+    # (here a confident "sad") never reach the decision; fed every frame, they win.
+    from convert.bench_steady import decided
+    from edge_emojify.config import DecisionConfig
+
+    fps, frames = 30, 60
+    times = np.arange(frames) / fps
+    probs = np.full((frames, 7), 0.02)
+    probs[0::2, HAPPY], probs[1::2, SAD] = 0.6, 0.99
+    clip = Clip(fps, np.zeros((frames, 48, 48), np.uint8), times, np.zeros(frames, int), np.zeros(frames, bool),
+                np.array([HAPPY]))
+    assert set(decided(probs, clip, DecisionConfig(), max_rate=15)) == {"happy"}
+    assert decided(probs, clip, DecisionConfig())[-1] == "sad"
