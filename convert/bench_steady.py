@@ -57,8 +57,8 @@ HOLD_SECONDS = 4.0
 SETTLE_SECONDS = 1.0  # flicker is counted after this much of each hold
 CLEAR_SCORE = 0.6
 DROP_RATE = 0.03  # share of frames whose face is not detected
-# Changes per second; seconds (median over clear changes); the most holds that may end unsure.
 APP = f"app: decision, read <= {EmotionConfig().max_rate:g}/s, prior-corrected"  # what the mirror shows
+# Changes per second; seconds (median over clear changes); the most holds that may end unsure.
 TARGETS = {"flicker": 0.2, "response": 0.7, "settled_unsure": 0.1}
 SIZE = 48
 

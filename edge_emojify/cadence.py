@@ -35,12 +35,12 @@ class Cadence:
         ``last_read[i]`` is the timestamp of face ``i``'s latest reading, or None for a face that
         has none yet (a new face, always read).
         """
+        if self.max_rate <= 0:
+            return list(range(len(last_read)))
         elapsed = 0.0 if self._last is None else max(0.0, timestamp - self._last)
         self._last = timestamp
         known = [i for i, t in enumerate(last_read) if t is not None]
         new = [i for i, t in enumerate(last_read) if t is None]
-        if self.max_rate <= 0:
-            return list(range(len(last_read)))
         # At most one reading per face per frame, and no saving up beyond that.
         self._credit = min(self._credit + self.max_rate * elapsed * len(known), float(len(known)))
         count = math.floor(self._credit + 1e-9)
