@@ -385,3 +385,21 @@ def test_a_still_far_face_under_sensor_noise_keeps_its_box_and_tilt(search_every
         hints = [face.box]
     steps = np.abs(np.diff(np.array(readings), axis=0)).mean(axis=0)
     assert np.hypot(steps[0], steps[1]) < 0.006 * 60 and steps[2] < 0.7
+
+
+def test_find_near_reads_the_face_around_a_box_of_another_frame_and_leaves_the_held_crops():
+    det, short, full, crop = scheduled_with_crops()
+    face, box = close_up()
+    det.detect(face, (), 0.0)
+    det.detect(face, (box,), 1 / 30)
+    held = list(det._rois)
+    moved = (box[0] + 6, box[1] + 4, box[2] + 6, box[3] + 4)  # where it was a frame later
+    found = det.find_near(face, moved)
+    assert found is not None and iou(np.array(box, np.float32), np.array([found.box], np.float32))[0] > 0.7
+    assert det._rois == held and crop.calls >= 2
+    wall = np.full_like(face, 90)
+    assert det.find_near(wall, box) is None  # nobody there
+    w = box[2] - box[0]
+    aside = (box[0] + 0.9 * w, box[1], box[2] + 0.9 * w, box[3])
+    found_aside = det.find_near(face, aside)  # the face is in the crop, but not where a face a frame away would be
+    assert found_aside is None

@@ -23,7 +23,7 @@ from edge_emojify.cli import main
 from edge_emojify.config import Config
 from edge_emojify.labels import EMOTIONS, UNSURE
 from edge_emojify.pipeline import build_pipeline
-from edge_emojify.video.job import Emojifier, Progress, plan, video_config
+from edge_emojify.video.job import VIDEO_SEARCH_EVERY, Emojifier, Progress, plan, video_config
 from edge_emojify.video.media import upright
 from edge_emojify.video.timeline import FIELDS
 
@@ -123,6 +123,27 @@ def test_faces_stay_covered_where_the_tracker_predicts_them_through_missed_detec
     for i in sorted(blind):  # the faces keep moving while the detector is blind; the emoji follows them
         for box in clip.boxes[i - 1]:
             assert changed(clip.images[i - 1], images[i - 1], box) > 0.95, i
+
+
+def test_a_face_that_walks_in_between_two_searches_is_covered_from_its_first_frame(tmp_path):
+    # The second face walks in on frame 3; the whole frame is next searched on frame 8.
+    late = make_clip(tmp_path / "late.mp4", frames=24, audio=False, keep_images=True, appear=(0, 3))
+    assert [len(b) for b in late.boxes[2:4]] == [1, 2] and VIDEO_SEARCH_EVERY > 5
+    cfg = video_config(Config())
+
+    def bare_frames(out: Path, look_back: bool) -> tuple[list[int], int]:
+        pipeline = build_pipeline(cfg)
+        if not look_back:
+            pipeline.detector.find_near = None  # the frames are drawn as soon as they are analysed
+        report = Emojifier(cfg, pipeline).video(late.path, out, quiet=True)
+        images, _, _ = read_video(out)
+        bare = [i for i, (before, after, boxes) in enumerate(zip(late.images, images, late.boxes, strict=True))
+                if any(changed(before, after, box, margin=0.1) <= 0.95 for box in boxes)]
+        return bare, report.coverage.found_late
+
+    assert bare_frames(tmp_path / "o.mp4", look_back=True) == ([], 5)  # frames 3-7, found on frame 8
+    bare, found_late = bare_frames(tmp_path / "without.mp4", look_back=False)
+    assert bare == [3, 4, 5, 6, 7] and found_late == 0
 
 
 def test_blur_hides_faces_without_an_emoji(clip, tmp_path):

@@ -31,10 +31,10 @@ long as the rest: a visible hitch on a Pi. So:
   empty hall costs almost nothing, and a person walking in is found on the frame they appear.
 
 Without ``background`` (recorded videos, tests) the passes run in line on their schedule, so the
-result depends only on the frames, never on this machine's speed. A recording searches the whole
-frame on every frame (``video.job.video_config``, ``search_every = 1``), reading there the faces it
-shows well and the others from their crops, so a face that walks in is covered from its first
-frame.
+result depends only on the frames, never on this machine's speed. A recording searches as often
+as the full-range pass runs (``video.job.VIDEO_SEARCH_EVERY``) and holds its frames back until
+then, so a face found late is looked for in them with ``find_near`` and covered from its first
+frame (``video/lookback.py``).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ ROI_HOLD = 0.08  # of a crop's side: how far its face may drift, or its size cha
 # coarsely: at 720p its box jumps by 8 % and its tilt by 9 degrees from frame to frame, against
 # 2 % and 1.5 in a crop around it. Such a face is read from its crop, as a far face is.
 COARSE_INPUT_PX = 32
-FRESH_IOU = 0.3  # a late full-range face overlapping a fresh detection by more is the same face
+FRESH_IOU = 0.3  # a late face overlapping a fresh detection (or one frame's face the next) by more is the same face
 THUMB_WIDTH = 64
 MOTION = 3.0  # mean grey change (0-255) of the thumbnail that counts as the picture moving
 IDLE_EVERY = 15  # frames: with nobody there and nothing moving, short range still runs this often
@@ -239,6 +239,22 @@ class ScheduledDetector:
                 crops.append(shift(self.inner.crop.detect(image_bgr[y0:y1, x0:x1], self.cfg.min_score), x0, y0))  # type: ignore[union-attr]
         self._rois = rois
         return crops
+
+    def find_near(self, image_bgr: np.ndarray, box: Box) -> Face | None:
+        """The face the crop model finds in a crop around ``box``, if it overlaps ``box`` as one face
+        does from one frame to the next; else None. The held crops stay as they are: this looks at
+        frames other than the one being tracked (a recording looking back, ``video/lookback.py``)."""
+        roi = _roi(box, image_bgr.shape)
+        if roi is None:
+            return None
+        x0, y0, x1, y1 = roi
+        faces = finish([shift(self.inner.crop.detect(image_bgr[y0:y1, x0:x1], self.cfg.min_score), x0, y0)],  # type: ignore[union-attr]
+                       self.cfg)
+        if not faces:
+            return None
+        overlap = iou(np.asarray(box, np.float32), np.array([f.box for f in faces], np.float32))
+        best = int(np.argmax(overlap))
+        return faces[best] if overlap[best] > FRESH_IOU else None
 
     def reset(self) -> None:
         """A cut: the next frame is another picture, so nothing found or placed before carries over."""

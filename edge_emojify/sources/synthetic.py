@@ -29,7 +29,7 @@ class MovingFacesSource:
     """``faces`` heads, faces about ``face_px`` wide, moving on smooth Lissajous paths."""
 
     def __init__(self, faces: int = 2, size: tuple[int, int] = (640, 480), face_px: int = 80,
-                 detect_width: int = 640, seed: int = 0) -> None:
+                 detect_width: int = 640, seed: int = 0, appear: tuple[int, ...] = ()) -> None:
         self.name = f"synthetic {faces} face(s)"
         self.fps = 30.0  # its own clock: the motion is defined per frame, whatever the CPU's speed
         self.size = size
@@ -48,6 +48,7 @@ class MovingFacesSource:
         self.boxes: list[tuple[float, float, float, float]] = []  # the true face boxes of the last frame
         self._phase = rng.uniform(0, 2 * np.pi, (faces, 2))
         self._speed = rng.uniform(0.01, 0.03, (faces, 2))
+        self._appear = (*appear, *[0] * (faces - len(appear)))  # the frame each face walks in on (counted from 0)
         self._wall = np.full((size[1], size[0], 3), 110, np.uint8)
         self._index = 0
 
@@ -56,7 +57,10 @@ class MovingFacesSource:
         image = self._wall.copy()
         t = self._index
         self.boxes = []
-        for head, box, phase, speed in zip(self._heads, self._in_head, self._phase, self._speed, strict=True):
+        for head, box, phase, speed, appear in zip(self._heads, self._in_head, self._phase, self._speed,
+                                                   self._appear, strict=True):
+            if t < appear:
+                continue
             hh, hw = head.shape[:2]
             x = int((np.sin(phase[0] + speed[0] * t) + 1) / 2 * max(0, w - hw))
             y = int((np.sin(phase[1] + speed[1] * t) + 1) / 2 * max(0, h - hh))

@@ -18,10 +18,12 @@ class Coverage:
     predicted_frames: int = 0  # frames in which a covered face had no fresh detection
     longest_gap: int = 0  # the most consecutive frames one face was covered without a detection
     longest_gap_seconds: float = 0.0
+    found_late: int = 0  # faces covered in a frame only because a later frame found them (lookback.py)
     _seen: set[int] = field(default_factory=set)
 
-    def add(self, tracks: list[Track], time: float) -> None:
+    def add(self, tracks: list[Track], time: float, late: int = 0) -> None:
         self.frames += 1
+        self.found_late += late
         self._seen.update(t.track_id for t in tracks)
         if tracks:
             self.face_frames += 1
@@ -41,4 +43,5 @@ class Coverage:
         share = self.predicted_frames / self.frames if self.frames else 0.0
         return (f"coverage: {self.face_frames} of {self.frames} frames had faces ({self.faces} tracked); "
                 f"{self.predicted_frames} frames ({share:.1%}) covered a face by prediction, without a fresh "
-                f"detection; longest gap {self.longest_gap} frames ({self.longest_gap_seconds:.2f} s)")
+                f"detection; longest gap {self.longest_gap} frames ({self.longest_gap_seconds:.2f} s); "
+                f"{self.found_late} covered by looking back from a later frame")

@@ -3,7 +3,8 @@
 The frames go through the mirror's own pipeline and renderer (docs/design.md), with the
 settings a recording wants: never mirrored, faces covered whole (``display.cover = "full"``,
 or ``"blur"``) and time taken from the file's timestamps, so what a face shows follows the clip
-and not this machine's speed. Nothing is dropped for speed.
+and not this machine's speed. Nothing is dropped for speed. Frames wait a few frames before they
+are drawn, so a face found late is covered from its first frame (``video/lookback.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from edge_emojify.resources import emoji_dir
 from edge_emojify.sources.base import frame_from_bgr
 from edge_emojify.sources.images import IMAGE_SUFFIXES
 from edge_emojify.video.coverage import Coverage
+from edge_emojify.video.lookback import LookBack, Waiting, frames_to_hold
 from edge_emojify.video.media import VIDEO_SUFFIXES, AudioPacket, MediaReader, MediaWriter
 from edge_emojify.video.timeline import Timeline
 
@@ -37,12 +39,18 @@ log = logging.getLogger(__name__)
 VIDEO_INPUTS = (*VIDEO_SUFFIXES, ".m4v", ".3gp", ".mts", ".m2ts", ".ts", ".mpg", ".mpeg", ".wmv", ".flv")
 
 
+# Frames from one search of the whole frame for newcomers to the next: as often as the full-range
+# pass runs at 30 fps (scheduler.FULL_RANGE_SECONDS), so one look back serves both.
+VIDEO_SEARCH_EVERY = 8
+
+
 def video_config(cfg: Config, mode: str | None = None, cover: str = "full") -> Config:
     """The config for a recording: the chosen mode and cover, never mirrored, no fps overlay, and the
-    whole frame searched on every frame, so a face that walks in is covered from its first frame."""
+    whole frame searched every ``VIDEO_SEARCH_EVERY`` frames (a face it finds is looked back for)."""
     display = dataclasses.replace(cfg.display, mirror=False, show_fps=False, cover=cover,
                                   mode=mode or cfg.display.mode)
-    return dataclasses.replace(cfg, display=display, detector=dataclasses.replace(cfg.detector, search_every=1))
+    return dataclasses.replace(cfg, display=display,
+                               detector=dataclasses.replace(cfg.detector, search_every=VIDEO_SEARCH_EVERY))
 
 
 @dataclass(frozen=True)
@@ -110,11 +118,25 @@ class Emojifier:
         coverage, timeline = Coverage(), Timeline(keep_rows=timeline_csv is not None)
         stats = FrameStats()
         writer: MediaWriter | None = None
+        look_back: LookBack | None = None
         pending_audio: list[AudioPacket] = []  # audio that comes before the first picture sizes the output
         canvas: np.ndarray | None = None
         progress = Progress(reader.path.name, reader.frames, quiet)
         start = time.perf_counter()
         media_seconds = 0.0
+
+        def draw(ready: list[Waiting]) -> None:
+            nonlocal media_seconds
+            for waiting in ready:
+                picture = waiting.picture
+                image = (self.renderer.render(waiting.frame, waiting.covered, canvas, stats)  # type: ignore[arg-type]
+                         if waiting.analysed else picture.image)
+                writer.write(picture, image)  # type: ignore[union-attr]
+                coverage.add(waiting.covered, picture.time, late=len(waiting.found_late))
+                timeline.add(picture.time, waiting.tracks)
+                media_seconds = picture.time + 1 / float(reader.rate)
+                progress.update(media_seconds)
+
         try:
             for item in reader:
                 if isinstance(item, AudioPacket):
@@ -127,20 +149,18 @@ class Emojifier:
                     h, w = item.image.shape[:2]
                     writer = MediaWriter(dst, reader, (w, h))
                     canvas = np.zeros((h, w, 3), np.uint8)
+                    held = frames_to_hold(float(reader.rate), self.cfg.detector.search_every, item.image.nbytes)
+                    look_back = LookBack(held, getattr(self.pipeline.detector, "find_near", None))
                     for packet in pending_audio:
                         writer.copy_audio(packet)
                     pending_audio.clear()
                 frame = frame_from_bgr(item.image, item.index, self.cfg.source.detect_width, item.time)
                 analysis = self.pipeline.process(frame)
-                tracks = analysis.tracks if analysis else []
-                image = self.renderer.render(frame, tracks, canvas, stats) if analysis else item.image
-                writer.write(item, image)
-                coverage.add(tracks, item.time)
-                timeline.add(item.time, tracks)
-                media_seconds = item.time + 1 / float(reader.rate)
-                progress.update(media_seconds)
-            if writer is None:
+                draw(look_back.add(Waiting(item, frame, analysis.tracks if analysis else [],  # type: ignore[union-attr]
+                                           analysed=analysis is not None)))
+            if writer is None or look_back is None:
                 raise UserError(f"{reader.path} has no video frames; pass a video that plays")
+            draw(look_back.drain())
             writer.commit()
         except BaseException:
             if writer is not None:

@@ -29,13 +29,14 @@ class Clip:
 
 def make_clip(path: Path, frames: int = 45, size: tuple[int, int] = (640, 360), fps: int = 30, faces: int = 2,
               face_px: int = 90, audio: bool = True, rotation: int = 0, vfr: bool = False,
-              codec: str = "libx264", keep_images: bool = False) -> Clip:
-    """Write a clip; ``vfr`` spaces frames 1/fps and 3/fps apart in turn, like a phone that drops frames.
+              codec: str = "libx264", keep_images: bool = False, appear: tuple[int, ...] = ()) -> Clip:
+    """Write a clip; ``vfr`` spaces frames 1/fps and 3/fps apart in turn, like a phone that drops frames;
+    ``appear`` gives the frame each face walks in on (the rest are there from the start).
 
     A red square marks the stored image's top-left corner, so a turn of the picture shows.
     """
     clip = Clip(path)
-    source = MovingFacesSource(faces=faces, size=size, face_px=face_px)
+    source = MovingFacesSource(faces=faces, size=size, face_px=face_px, appear=appear)
     time_base = Fraction(1, 90000) if codec == "libx264" else Fraction(1, fps)  # MPEG-4 part 2: at most 1/65535
     tick = int(1 / (time_base * fps))
     av = import_av()
