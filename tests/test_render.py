@@ -91,6 +91,17 @@ def test_every_mode_draws_at_any_size(atlas, mode, canvas_size):
     assert out.std() > 10  # something was drawn
 
 
+@pytest.mark.parametrize("mode", MODE_NAMES)
+@pytest.mark.parametrize("canvas_size", [(640, 480), (800, 480), (480, 640)])
+def test_what_a_mode_draws_does_not_depend_on_what_the_canvas_held(atlas, mode, canvas_size):
+    # The canvas is reused frame after frame and no longer cleared whole: every mode paints every pixel.
+    frame, tracks = scene()
+    renderer = Renderer(atlas, DisplayConfig(mode=mode, mirror=True))
+    drawn = [renderer.render(frame, tracks, np.full((canvas_size[1], canvas_size[0], 3), fill, np.uint8),
+                             FrameStats(fps=30.0)) for fill in (0, 255, 77)]
+    assert np.array_equal(drawn[0], drawn[1]) and np.array_equal(drawn[0], drawn[2])
+
+
 def test_panel_and_emoji_modes_show_the_main_face_emoji(atlas):
     emoji = render(atlas, "emoji", mirror=True)
     assert is_emoji_yellow(emoji[int(480 * 0.42), 320])

@@ -37,7 +37,8 @@ class Placement:
 
 def letterbox(image: np.ndarray, canvas: np.ndarray, x0: int = 0, y0: int = 0, w: int = 0,
               h: int = 0, mirror: bool = False) -> Placement:
-    """Draw ``image`` as large as fits into the canvas region, centred, keeping its aspect.
+    """Draw ``image`` as large as fits into the canvas region, centred, keeping its aspect, and
+    black bars around it (only the bars are cleared: a frame that fills the region is not written twice).
 
     Mirroring happens while copying into the canvas (after any resize), so the frame is
     touched once per step instead of being flipped into a temporary first.
@@ -50,6 +51,10 @@ def letterbox(image: np.ndarray, canvas: np.ndarray, x0: int = 0, y0: int = 0, w
     ox, oy = x0 + (w - nw) // 2, y0 + (h - nh) // 2
     if (nw, nh) != (iw, ih):
         image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    canvas[y0:oy, x0:x0 + w] = 0
+    canvas[oy + nh:y0 + h, x0:x0 + w] = 0
+    canvas[oy:oy + nh, x0:ox] = 0
+    canvas[oy:oy + nh, ox + nw:x0 + w] = 0
     target = canvas[oy:oy + nh, ox:ox + nw]
     if mirror:
         cv2.flip(image, 1, dst=target)
