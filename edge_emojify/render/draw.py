@@ -82,7 +82,7 @@ class Sprite:
     @classmethod
     def from_premultiplied(cls, bgra: np.ndarray) -> Sprite:
         """From BGRA whose colour is already premultiplied (what ``EmojiAtlas`` scales and turns)."""
-        inverse_alpha = cv2.bitwise_not(cv2.cvtColor(bgra[..., 3], cv2.COLOR_GRAY2BGR))
+        inverse_alpha = cv2.cvtColor(255 - bgra[..., 3], cv2.COLOR_GRAY2BGR)  # one pass over 3 channels, not two
         return cls(cv2.cvtColor(bgra, cv2.COLOR_BGRA2BGR), inverse_alpha)
 
     @property
@@ -181,19 +181,24 @@ class EmojiAtlas:
         return None
 
     def _make(self, name: str, px: int, angle: int) -> Sprite:
+        """Scaled (area-averaged down, cubic up) and turned. A turned sprite larger than the artwork
+        is scaled and turned in one bilinear warp: half the time of a cubic resize and a warp of the
+        result (which at 400-600 px, a face close to the camera, cost 1-5 ms a new sprite)."""
         src = self.images[name]
-        interp = cv2.INTER_AREA if px < src.shape[1] else cv2.INTER_CUBIC
-        out = cv2.resize(src, (px, px), interpolation=interp)
-        if angle:
-            # Just large enough for the turned artwork: its turned bounding square, or the disc
-            # it reaches to, whichever is smaller (a round emoji needs almost no room to turn).
-            rad = np.radians(angle)
-            side = int(np.ceil(min(px * (abs(np.cos(rad)) + abs(np.sin(rad))), 2 * self.reach[name] * px))) + 2
-            side = max(side, px) + (max(side, px) - px) % 2  # centred on the same pixel grid
-            m = cv2.getRotationMatrix2D((px / 2, px / 2), angle, 1.0)
-            m[:, 2] += (side - px) / 2
-            out = cv2.warpAffine(out, m, (side, side), flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+        n = src.shape[1]
+        if not angle or px < n:
+            src = cv2.resize(src, (px, px), interpolation=cv2.INTER_AREA if px < n else cv2.INTER_CUBIC)
+            if not angle:
+                return Sprite.from_premultiplied(src)
+        # Just large enough for the turned artwork: its turned bounding square, or the disc
+        # it reaches to, whichever is smaller (a round emoji needs almost no room to turn).
+        rad = np.radians(angle)
+        side = int(np.ceil(min(px * (abs(np.cos(rad)) + abs(np.sin(rad))), 2 * self.reach[name] * px))) + 2
+        side = max(side, px) + (max(side, px) - px) % 2  # centred on the same pixel grid
+        m = cv2.getRotationMatrix2D((src.shape[1] / 2, src.shape[0] / 2), angle, px / src.shape[1])
+        m[:, 2] += (side - src.shape[1]) / 2
+        out = cv2.warpAffine(src, m, (side, side), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
         return Sprite.from_premultiplied(out)
 
 
