@@ -44,4 +44,4 @@ class Coverage:
         return (f"coverage: {self.face_frames} of {self.frames} frames had faces ({self.faces} tracked); "
                 f"{self.predicted_frames} frames ({share:.1%}) covered a face by prediction, without a fresh "
                 f"detection; longest gap {self.longest_gap} frames ({self.longest_gap_seconds:.2f} s); "
-                f"{self.found_late} covered by looking back from a later frame")
+                f"{self.found_late} face-frames covered by looking back from a later frame")
