@@ -24,7 +24,7 @@ from edge_emojify.config import Config
 from edge_emojify.labels import EMOTIONS, UNSURE
 from edge_emojify.pipeline import build_pipeline
 from edge_emojify.video.job import VIDEO_SEARCH_EVERY, Emojifier, Progress, plan, video_config
-from edge_emojify.video.media import upright
+from edge_emojify.video.media import MIN_PYAV, upright
 from edge_emojify.video.timeline import FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,6 +207,24 @@ def test_a_folder_of_videos_and_photos_goes_into_an_output_folder(clip, tmp_path
     assert photo.shape == hopper().shape and changed(hopper(), photo, (166, 140, 366, 345)) > 0.9
 
 
+def test_a_pyav_too_old_to_use_gets_one_line_naming_the_version_and_the_fix(monkeypatch, clip, tmp_path, capsys):
+    # Raspberry Pi OS Bookworm's python3-av is 10.0 (the arm64 CI stage runs the real one).
+    import types
+
+    monkeypatch.setitem(sys.modules, "av", types.SimpleNamespace(__version__="10.0.0"))
+    assert main(["video", str(clip.path), "-o", str(tmp_path / "o.mp4"), "-q"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "\n" not in line and f"PyAV {MIN_PYAV} or newer, this is 10.0.0" in line and f"'av>={MIN_PYAV}'" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_video_extra_asks_for_the_pyav_the_code_needs():
+    import tomllib
+
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["video"]
+    assert f"av>={MIN_PYAV}" in extra
+
+
 def test_default_output_names_and_folder_rules(tmp_path):
     clip = tmp_path / "a.MOV"
     clip.write_bytes(b"")
@@ -327,7 +345,7 @@ def test_the_mark_helper_finds_the_corner():
 
 
 def test_a_pyav_that_cannot_wrap_4_2_0_writes_the_same_pictures(clip, tmp_path, monkeypatch):
-    # Bookworm's python3-av (10) has no zero-copy 4:2:0 frames: the writer copies instead, same result.
+    # A PyAV that cannot wrap a 4:2:0 array without copying it: the writer copies instead, same result.
     import av
 
     wrapped, copied = tmp_path / "wrapped.mp4", tmp_path / "copied.mp4"

@@ -29,7 +29,10 @@ from edge_emojify.errors import UserError
 
 log = logging.getLogger(__name__)
 
-INSTALL_HINT = "install it with: pip install 'edge-emojify[video]' (on the Pi: sudo apt install python3-av)"
+MIN_PYAV = 14  # the video extra's floor (pyproject.toml): display-matrix rotation, stream templates
+INSTALL_HINT = (f"install it with: pip install 'edge-emojify[video]'; on the Pi: sudo apt install python3-av "
+                f"python3-tqdm python3-matplotlib (Trixie), or sudo /opt/edge-emojify/venv/bin/pip install "
+                f"'av>={MIN_PYAV}' tqdm matplotlib (Bookworm, whose python3-av is 10)")
 H264 = ("libx264", "h264", "mpeg4")
 # Output suffix → FFmpeg's container format and the video encoders to try, best first.
 CONTAINERS = {".mp4": ("mp4", H264), ".mov": ("mov", H264), ".mkv": ("matroska", H264),
@@ -42,11 +45,15 @@ ENCODER_OPTIONS = {"libx264": {"preset": "ultrafast", "crf": "20"},
 
 
 def import_av() -> Any:
-    """PyAV, or a one-line UserError saying how to install it."""
+    """PyAV, or a one-line UserError saying how to install it (also for one too old to use)."""
     try:
         import av
     except ImportError:
-        raise UserError(f"emojifying a video needs PyAV; {INSTALL_HINT}") from None
+        raise UserError(f"emojifying a video needs PyAV {MIN_PYAV} or newer; {INSTALL_HINT}") from None
+    major = av.__version__.partition(".")[0]
+    if not major.isdigit() or int(major) < MIN_PYAV:
+        raise UserError(f"emojifying a video needs PyAV {MIN_PYAV} or newer, this is {av.__version__}; "
+                        f"{INSTALL_HINT}")
     return av
 
 
@@ -78,14 +85,6 @@ def to_bgr(frame: Any) -> np.ndarray:
     if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
         return cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2BGR_I420)
     return frame.to_ndarray(format="bgr24")
-
-
-def _rotation(frame: Any, stream: Any) -> int:
-    """The frame's display rotation: PyAV ≥ 14 reads the display matrix; older ones the stream's tag."""
-    rotation = getattr(frame, "rotation", None)
-    if rotation is None:  # pragma: no cover - PyAV < 14 only (CI runs a current wheel)
-        rotation = -int(stream.metadata.get("rotate", 0))
-    return int(rotation)
 
 
 class MediaReader:
@@ -135,7 +134,7 @@ class MediaReader:
                         pts = last_pts + 1
                     last_pts = pts
                     start = pts if start is None else start
-                    image = upright(to_bgr(frame), _rotation(frame, self.video))
+                    image = upright(to_bgr(frame), int(frame.rotation))
                     yield Picture(image, pts, float((pts - start) * self.time_base), index)
                     index += 1
         except av.error.FFmpegError as exc:
