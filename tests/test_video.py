@@ -375,3 +375,13 @@ def test_a_pyav_that_cannot_wrap_4_2_0_writes_the_same_pictures(clip, tmp_path, 
     checked = tmp_path / "checked.mp4"
     assert main(["video", str(clip.path), "-o", str(checked), "-q"]) == 0
     assert all(np.array_equal(x, y) for x, y in zip(a, read_video(checked)[0], strict=True))
+
+
+def test_the_speed_baseline_keeps_the_sound_that_comes_before_the_first_picture(clip, tmp_path):
+    # A decoder with frame threads hands out its first picture some packets late (more so on a Pi's
+    # four cores), so audio comes first; the plain transcode that video.bench compares with keeps it.
+    from edge_emojify.video.bench import transcode
+
+    frames, _, _ = transcode(clip.path, tmp_path / "plain.mp4")
+    assert frames == len(clip.times)
+    np.testing.assert_array_equal(read_audio(tmp_path / "plain.mp4"), read_audio(clip.path))

@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 from edge_emojify.config import Config
+from edge_emojify.errors import UserError
 from edge_emojify.video.job import Emojifier, video_config
-from edge_emojify.video.media import AudioPacket, MediaReader, MediaWriter
+from edge_emojify.video.media import AudioPacket, MediaReader, Output
 from edge_emojify.video.synthetic import make_clip
 
 log = logging.getLogger(__name__)
@@ -28,21 +29,20 @@ log = logging.getLogger(__name__)
 def transcode(src: Path, dst: Path) -> tuple[int, float, float]:
     """Decode and re-encode with no analysis: (frames, seconds of video, seconds of work)."""
     reader = MediaReader(src)
-    writer = None
+    output = Output(dst, reader)
     frames, media = 0, 0.0
     start = time.perf_counter()
     try:
         for item in reader:
             if isinstance(item, AudioPacket):
-                if writer is not None:
-                    writer.copy_audio(item)
+                output.audio(item)
                 continue
-            if writer is None:
-                writer = MediaWriter(dst, reader, (item.image.shape[1], item.image.shape[0]))
-            writer.write(item, item.image)
+            output.open(item).write(item, item.image)
             frames += 1
             media = item.time + 1 / float(reader.rate)
-        writer.commit()
+        if output.writer is None:
+            raise UserError(f"{src} has no video frames; pass a video that plays")
+        output.writer.commit()
     finally:
         reader.close()
     return frames, media, time.perf_counter() - start

@@ -30,7 +30,7 @@ from edge_emojify.sources.base import frame_from_bgr
 from edge_emojify.sources.images import IMAGE_SUFFIXES
 from edge_emojify.video.coverage import Coverage
 from edge_emojify.video.lookback import LookBack, Waiting, frames_to_hold
-from edge_emojify.video.media import VIDEO_SUFFIXES, AudioPacket, MediaReader, MediaWriter
+from edge_emojify.video.media import VIDEO_SUFFIXES, AudioPacket, MediaReader, Output
 from edge_emojify.video.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -117,9 +117,8 @@ class Emojifier:
         self.pipeline.reset()
         coverage, timeline = Coverage(), Timeline(keep_rows=timeline_csv is not None)
         stats = FrameStats()
-        writer: MediaWriter | None = None
+        output = Output(dst, reader)
         look_back: LookBack | None = None
-        pending_audio: list[AudioPacket] = []  # audio that comes before the first picture sizes the output
         canvas: np.ndarray | None = None
         progress = Progress(reader.path.name, reader.frames, quiet)
         start = time.perf_counter()
@@ -131,7 +130,7 @@ class Emojifier:
                 picture = waiting.picture
                 image = (self.renderer.render(waiting.frame, waiting.covered, canvas, stats)  # type: ignore[arg-type]
                          if waiting.analysed else picture.image)
-                writer.write(picture, image)  # type: ignore[union-attr]
+                output.writer.write(picture, image)  # type: ignore[union-attr]
                 coverage.add(waiting.covered, picture.time, late=len(waiting.found_late))
                 timeline.add(picture.time, waiting.tracks)
                 media_seconds = picture.time + 1 / float(reader.rate)
@@ -140,31 +139,24 @@ class Emojifier:
         try:
             for item in reader:
                 if isinstance(item, AudioPacket):
-                    if writer is None:
-                        pending_audio.append(item)
-                    else:
-                        writer.copy_audio(item)
+                    output.audio(item)
                     continue
-                if writer is None:
-                    h, w = item.image.shape[:2]
-                    writer = MediaWriter(dst, reader, (w, h))
-                    canvas = np.zeros((h, w, 3), np.uint8)
+                if look_back is None:
+                    output.open(item)
+                    canvas = np.zeros_like(item.image)
                     held = frames_to_hold(float(reader.rate), self.cfg.detector.search_every, item.image.nbytes)
                     look_back = LookBack(held, getattr(self.pipeline.detector, "find_near", None))
-                    for packet in pending_audio:
-                        writer.copy_audio(packet)
-                    pending_audio.clear()
                 frame = frame_from_bgr(item.image, item.index, self.cfg.source.detect_width, item.time)
                 analysis = self.pipeline.process(frame)
                 draw(look_back.add(Waiting(item, frame, analysis.tracks if analysis else [],  # type: ignore[union-attr]
                                            analysed=analysis is not None)))
-            if writer is None or look_back is None:
+            if output.writer is None or look_back is None:
                 raise UserError(f"{reader.path} has no video frames; pass a video that plays")
             draw(look_back.drain())
-            writer.commit()
+            output.writer.commit()
         except BaseException:
-            if writer is not None:
-                writer.discard()
+            if output.writer is not None:
+                output.writer.discard()
             raise
         finally:
             progress.close()
@@ -172,7 +164,7 @@ class Emojifier:
         if timeline_csv is not None:
             timeline.write_csv(timeline_csv)
             timeline.write_png(timeline_csv.with_suffix(".png"))
-        return VideoReport(dst, writer.frames, media_seconds, wall, coverage, timeline)
+        return VideoReport(dst, output.writer.frames, media_seconds, wall, coverage, timeline)
 
     def image(self, src: Path, dst: Path) -> int:
         """Emojify one photo into ``dst`` (written whole or not at all); returns the faces found."""

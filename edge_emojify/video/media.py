@@ -269,6 +269,36 @@ class MediaWriter:
         self.temp.unlink(missing_ok=True)
 
 
+class Output:
+    """A reader's pictures and audio on their way into ``path``: the writer opens at the first picture
+    (the output takes its upright size), and audio that comes before it is kept until then. A
+    decoder with frame threads hands out its first picture several packets late, so on a many-core
+    machine (a Pi) the first audio packets arrive before any picture; dropped, the sound lost its
+    first tenth of a second."""
+
+    def __init__(self, path: Path, reader: MediaReader) -> None:
+        self.path = path
+        self._reader = reader
+        self.writer: MediaWriter | None = None
+        self._early: list[AudioPacket] = []
+
+    def audio(self, packet: AudioPacket) -> None:
+        if self.writer is None:
+            self._early.append(packet)
+        else:
+            self.writer.copy_audio(packet)
+
+    def open(self, picture: Picture) -> MediaWriter:
+        """The writer, opened at ``picture``'s size the first time (with the audio kept so far)."""
+        if self.writer is None:
+            h, w = picture.image.shape[:2]
+            self.writer = MediaWriter(self.path, self._reader, (w, h))
+            for packet in self._early:
+                self.writer.copy_audio(packet)
+            self._early.clear()
+        return self.writer
+
+
 def _has_encoder(av: Any, name: str) -> bool:
     try:
         return av.codec.Codec(name, "w") is not None
