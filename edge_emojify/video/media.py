@@ -12,6 +12,7 @@ interrupted or failed run never leaves a half-written file under the name asked 
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
 import os
 import tempfile
@@ -29,10 +30,13 @@ from edge_emojify.errors import UserError
 
 log = logging.getLogger(__name__)
 
-MIN_PYAV = 14  # the video extra's floor (pyproject.toml): display-matrix rotation, stream templates
+# The oldest PyAV this works with (display-matrix rotation, stream templates): Debian Trixie's
+# python3-av. The video extra (pyproject.toml) asks for it, and CI runs the video tests on it.
+MIN_PYAV = (14, 2)
+FLOOR = ".".join(map(str, MIN_PYAV))
 INSTALL_HINT = (f"install it with: pip install 'edge-emojify[video]'; on the Pi: sudo apt install python3-av "
-                f"python3-tqdm python3-matplotlib (Trixie), or sudo /opt/edge-emojify/venv/bin/pip install "
-                f"'av>={MIN_PYAV}' tqdm matplotlib (Bookworm, whose python3-av is 10)")
+                f"python3-tqdm python3-matplotlib, and on Bookworm, whose python3-av is 10, also "
+                f"sudo /opt/edge-emojify/venv/bin/pip install 'av>={FLOOR}'")
 H264 = ("libx264", "h264", "mpeg4")
 # Output suffix → FFmpeg's container format and the video encoders to try, best first.
 CONTAINERS = {".mp4": ("mp4", H264), ".mov": ("mov", H264), ".mkv": ("matroska", H264),
@@ -49,12 +53,21 @@ def import_av() -> Any:
     try:
         import av
     except ImportError:
-        raise UserError(f"emojifying a video needs PyAV {MIN_PYAV} or newer; {INSTALL_HINT}") from None
-    major = av.__version__.partition(".")[0]
-    if not major.isdigit() or int(major) < MIN_PYAV:
-        raise UserError(f"emojifying a video needs PyAV {MIN_PYAV} or newer, this is {av.__version__}; "
-                        f"{INSTALL_HINT}")
+        raise UserError(f"emojifying a video needs PyAV {FLOOR} or newer; {INSTALL_HINT}") from None
+    if _version(av.__version__) < MIN_PYAV:
+        raise UserError(f"emojifying a video needs PyAV {FLOOR} or newer, this is {av.__version__}; {INSTALL_HINT}")
     return av
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """'14.2.0' → (14, 2, 0); what follows the leading numbers (a pre-release tag) is ignored."""
+    parts = []
+    for part in text.split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
 
 
 @dataclass(frozen=True)
@@ -196,9 +209,9 @@ class MediaWriter:
         if name not in self._container.supported_codecs:
             raise UserError(f"the audio ({name}) of the input cannot be stored in {self.path.suffix}; name "
                             "the output .mkv, which takes any audio")
-        out = self._container.add_stream_from_template(stream)
-        out.time_base = stream.time_base
-        return out
+        # Its time base comes from the template (PyAV 14 refuses to set it on a copied stream); each
+        # packet keeps its own, and the muxer rescales it to whatever the container settles on.
+        return self._container.add_stream_from_template(stream)
 
     def write(self, picture: Picture, image: np.ndarray) -> None:
         av = import_av()
