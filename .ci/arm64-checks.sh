@@ -4,6 +4,9 @@
 #   arm64-checks.sh installed INSTALLER_OUTPUT   what the installer must have left, and said
 #   arm64-checks.sh state                        what a second run must not change (printed)
 #   arm64-checks.sh video FILE FRAMES            the app's video has that many frames
+#   arm64-checks.sh recording CLIP FRAMES ok|refused
+#                                                edge-emojify video on CLIP: every frame and the same
+#                                                sound out, or (too old a PyAV) one line and exit 2
 #   arm64-checks.sh uninstalled | purged         what --uninstall and --purge must remove
 #   arm64-checks.sh owned                        a reinstall gives kept files to the new user
 set -euo pipefail
@@ -70,6 +73,39 @@ while capture.read()[0]:
 print(f"{sys.argv[1]}: {count} frames")
 assert count == int(sys.argv[2]), count
 EOF
+}
+
+recording() {
+    local clip=$1 frames=$2 expect=$3 rc=0
+    "$VENV/bin/edge-emojify" video "$clip" -o /tmp/emojified.mp4 --timeline /tmp/mood.csv -q \
+        2>/tmp/recording-stderr.txt || rc=$?
+    cat /tmp/recording-stderr.txt
+    if [[ $expect == refused ]]; then
+        [[ $rc == 2 && $(grep -c . /tmp/recording-stderr.txt) == 1 ]] || fail "exit $rc, not one line and exit 2"
+        grep -q "needs PyAV .* or newer, this is" /tmp/recording-stderr.txt || fail "the line does not name the PyAV"
+        [[ ! -e /tmp/emojified.mp4 ]] || fail "a refused run left an output"
+        echo "refused as expected"
+        return
+    fi
+    [[ $rc == 0 ]] || fail "edge-emojify video exited $rc"
+    "$VENV/bin/python" - "$clip" /tmp/emojified.mp4 "$frames" <<'EOF' || fail "the recording lost frames or sound"
+import sys
+import av
+import numpy as np
+
+def frames_and_sound(path):
+    with av.open(path) as container:
+        pictures = sum(1 for _ in container.decode(video=0))
+    with av.open(path) as container:
+        sound = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
+    return pictures, sound
+
+(n_in, sound_in), (n_out, sound_out) = frames_and_sound(sys.argv[1]), frames_and_sound(sys.argv[2])
+print(f"PyAV {av.__version__}: {n_out} frames out of {n_in}, {sound_out.size} audio samples out of {sound_in.size}")
+assert n_in == n_out == int(sys.argv[3]), (n_in, n_out)
+assert np.array_equal(sound_in, sound_out), "the sound changed"
+EOF
+    [[ $(wc -l </tmp/mood.csv) -gt $frames ]] || fail "the mood timeline has too few rows"
 }
 
 uninstalled() {

@@ -41,6 +41,8 @@ readonly TEST_MODULES=(tests/test_emotion.py tests/test_render.py tests/test_sin
                        tests/test_install.py tests/test_thermal.py)
 # Frames the service user's run writes: each is a full-range pass in line, some 6 s emulated.
 readonly RUN_FRAMES=24
+# Frames of the generated clip (two faces, a tone) emojified the README's way.
+readonly RECORDING_FRAMES=12
 
 ROOT=""
 CODENAME=""
@@ -261,6 +263,21 @@ app_tests() {
         $VENV_PY -m pytest -q -p no:cacheprovider --durations=15 ${TEST_MODULES[*]}"
 }
 
+# The README's way to emojify a recording on a Pi: apt's PyAV, tqdm and matplotlib. Bookworm's
+# python3-av (10) is too old: refused in one line, then done with pip's wheel in the app's venv.
+recording() {
+    "$X86_PY" -c "import sys; from pathlib import Path; from edge_emojify.video.synthetic import make_clip; \
+        make_clip(Path(sys.argv[1]), frames=$RECORDING_FRAMES)" "$ROOT/tmp/clip.mp4"
+    inside sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        python3-av python3-tqdm python3-matplotlib >/dev/null"
+    if [[ $CODENAME == bookworm ]]; then
+        checks recording /tmp/clip.mp4 "$RECORDING_FRAMES" refused
+        inside /opt/edge-emojify/venv/bin/pip install -q "av>=$("$X86_PY" -c \
+            'from edge_emojify.video.media import FLOOR; print(FLOOR)')"
+    fi
+    checks recording /tmp/clip.mp4 "$RECORDING_FRAMES" ok
+}
+
 uninstall() {
     inside bash "$SRC/systemd/install.sh" --uninstall
     checks uninstalled
@@ -283,6 +300,7 @@ one_release() {
     step "app as the service user: doctor, $RUN_FRAMES frames to a video" run_app
     step "same answers as x86 (int8 emotion, BlazeFace boxes)" same_answers
     step "the app's tests on apt's numpy, OpenCV, pygame" app_tests
+    step "a recording emojified the README's way (apt's PyAV; Bookworm: pip's)" recording
     step "uninstall, install over the kept config, --purge" uninstall
     grep "not in this OS's archive" "$ROOT/tmp/installer-output.txt" || true
     unmount_all "$CODENAME"
