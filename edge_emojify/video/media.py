@@ -286,8 +286,7 @@ class Output:
     """A reader's pictures and audio on their way into ``path``: the writer opens at the first picture
     (the output takes its upright size), and audio that comes before it is kept until then. A
     decoder with frame threads hands out its first picture several packets late, so on a many-core
-    machine (a Pi) the first audio packets arrive before any picture; dropped, the sound lost its
-    first tenth of a second."""
+    machine (a Pi) the first audio packets arrive before any picture and must wait for the writer."""
 
     def __init__(self, path: Path, reader: MediaReader) -> None:
         self.path = path
