@@ -396,3 +396,14 @@ def test_the_speed_baseline_keeps_the_sound_that_comes_before_the_first_picture(
     frames, _, _ = transcode(clip.path, tmp_path / "plain.mp4")
     assert frames == len(clip.times)
     np.testing.assert_array_equal(read_audio(tmp_path / "plain.mp4"), read_audio(clip.path))
+
+
+def test_the_video_benchmark_prints_speed_and_cpu_time_against_the_plain_transcode(capsys):
+    from edge_emojify.video import bench
+
+    assert bench.main(["--seconds", "0.5", "--faces", "1", "--face-px", "120"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("clip: generated, 1 faces of 120 px, 15 frames")
+    for line in lines[1:3]:
+        assert "ms/frame" in line and "x real time" in line and "cpu" in line
+    assert lines[3].startswith("analysis and cover cost") and "coverage: 15 of 15 frames had faces" in lines[3]
