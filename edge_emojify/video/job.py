@@ -132,7 +132,7 @@ class Emojifier:
                          if waiting.analysed else picture.image)
                 output.writer.write(picture, image)  # type: ignore[union-attr]
                 coverage.add(waiting.covered, picture.time, late=len(waiting.found_late))
-                timeline.add(picture.time, waiting.tracks)
+                timeline.add(picture.time, waiting.covered)
                 media_seconds = picture.time + 1 / float(reader.rate)
                 progress.update(media_seconds)
 

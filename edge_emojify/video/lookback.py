@@ -36,13 +36,13 @@ class Waiting:
 
     picture: Picture
     frame: Frame
-    tracks: list[Track]  # as the pipeline left them: what the mood timeline records
+    tracks: list[Track]  # as the pipeline left them
     analysed: bool = True  # False for a frame the pipeline refused (drawn as it came)
     found_late: list[Track] = field(default_factory=list)  # faces found in it by looking back
 
     @property
     def covered(self) -> list[Track]:
-        """Every face to cover in this frame."""
+        """Every face to cover in this frame (and in the mood timeline, which says what was shown)."""
         return [*self.tracks, *self.found_late]
 
 
