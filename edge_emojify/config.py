@@ -62,7 +62,7 @@ class DetectorConfig:
     search_every: int = _opt(3, "auto range, while faces are tracked: frames from one search of the whole "
                              "frame for newcomers to the next, beside the frame path (tracked faces are read "
                              "from crops around them on every frame); at 1 it searches every frame, on the frame "
-                             "path (a recording: every 8, looking back for a face found late)", lo=1, hi=30)
+                             "path (a recording searches less often and looks back for a face found late)", lo=1, hi=30)
 
 
 @dataclass(frozen=True)
