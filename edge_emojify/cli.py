@@ -154,9 +154,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_video(args: argparse.Namespace) -> int:
     from edge_emojify.sources.images import IMAGE_SUFFIXES
     from edge_emojify.video.job import Emojifier, plan, video_config
+    from edge_emojify.video.media import import_av
 
     cfg, _ = load_config(args)
     jobs = plan(Path(args.input), Path(args.output) if args.output else None)
+    if any(src.suffix.lower() not in IMAGE_SUFFIXES for src, _ in jobs):
+        import_av()  # a missing or too old PyAV is said before the models load, not after
     emojifier = Emojifier(video_config(cfg, args.mode, args.cover))
     folder = Path(args.input).is_dir()
     for src, dst in jobs:

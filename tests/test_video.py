@@ -215,7 +215,11 @@ def test_a_pyav_too_old_to_use_gets_one_line_naming_the_version_and_the_fix(monk
     # Raspberry Pi OS Bookworm's python3-av is 10.0 (the arm64 CI stage runs the real one).
     import types
 
+    def models_loaded(cfg):
+        raise AssertionError("the models were loaded before PyAV was checked")
+
     monkeypatch.setitem(sys.modules, "av", types.SimpleNamespace(__version__="10.0.0"))
+    monkeypatch.setattr("edge_emojify.video.job.build_pipeline", models_loaded)  # said at once, before loading
     assert main(["video", str(clip.path), "-o", str(tmp_path / "o.mp4"), "-q"]) == 2
     line = capsys.readouterr().err.strip()
     assert "\n" not in line and f"PyAV {FLOOR} or newer, this is 10.0.0" in line and f"'av>={FLOOR}'" in line
