@@ -263,13 +263,14 @@ app_tests() {
         $VENV_PY -m pytest -q -p no:cacheprovider --durations=15 ${TEST_MODULES[*]}"
 }
 
-# The README's way to emojify a recording on a Pi: apt's PyAV, tqdm and matplotlib. Bookworm's
-# python3-av (10) is too old: refused in one line, then done with pip's wheel in the app's venv.
+# The README's way to emojify a recording on a Pi: apt's PyAV. Bookworm's python3-av (10) is too
+# old: refused in one line, then done with pip's wheel in the app's venv. (No --timeline, so no
+# matplotlib: installing it under emulation took minutes, and its plot is the same on any machine.)
 recording() {
     "$X86_PY" -c "import sys; from pathlib import Path; from edge_emojify.video.synthetic import make_clip; \
         make_clip(Path(sys.argv[1]), frames=$RECORDING_FRAMES)" "$ROOT/tmp/clip.mp4"
     inside sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        python3-av python3-tqdm python3-matplotlib >/dev/null"
+        python3-av >/dev/null"
     if [[ $CODENAME == bookworm ]]; then
         checks recording /tmp/clip.mp4 "$RECORDING_FRAMES" refused
         inside /opt/edge-emojify/venv/bin/pip install -q "av>=$("$X86_PY" -c \
