@@ -234,11 +234,16 @@ class ScheduledDetector:
         for box in boxes:
             roi = _roi(box, image_bgr.shape)
             if roi is not None:
-                x0, y0, x1, y1 = roi = _held(roi, last)
+                roi = _held(roi, last)
                 rois.append(roi)
-                crops.append(shift(self.inner.crop.detect(image_bgr[y0:y1, x0:x1], self.cfg.min_score), x0, y0))  # type: ignore[union-attr]
+                crops.append(self._crop_pass(image_bgr, roi))
         self._rois = rois
         return crops
+
+    def _crop_pass(self, image_bgr: np.ndarray, roi: Roi) -> RawDetections:
+        """The crop model on ``roi`` of the image, in image coordinates."""
+        x0, y0, x1, y1 = roi
+        return shift(self.inner.crop.detect(image_bgr[y0:y1, x0:x1], self.cfg.min_score), x0, y0)  # type: ignore[union-attr]
 
     def find_near(self, image_bgr: np.ndarray, box: Box) -> Face | None:
         """The face the crop model finds in a crop around ``box``, if it overlaps ``box`` as one face
@@ -247,9 +252,7 @@ class ScheduledDetector:
         roi = _roi(box, image_bgr.shape)
         if roi is None:
             return None
-        x0, y0, x1, y1 = roi
-        faces = finish([shift(self.inner.crop.detect(image_bgr[y0:y1, x0:x1], self.cfg.min_score), x0, y0)],  # type: ignore[union-attr]
-                       self.cfg)
+        faces = finish([self._crop_pass(image_bgr, roi)], self.cfg)
         if not faces:
             return None
         overlap = iou(np.asarray(box, np.float32), np.array([f.box for f in faces], np.float32))
