@@ -102,6 +102,21 @@ def test_what_a_mode_draws_does_not_depend_on_what_the_canvas_held(atlas, mode, 
     assert np.array_equal(drawn[0], drawn[1]) and np.array_equal(drawn[0], drawn[2])
 
 
+@pytest.mark.parametrize("mode", MODE_NAMES)
+@pytest.mark.parametrize("cover", ["emoji", "full", "blur"])
+def test_a_mode_that_draws_over_the_frame_itself_draws_what_it_draws_on_a_canvas_of_its_own(atlas, mode, cover):
+    # A recording renders over each decoded frame instead of copying it into a canvas first.
+    frame, tracks = scene()
+    frame.image[:] = np.random.default_rng(0).integers(0, 256, frame.image.shape, np.uint8)  # a busy picture
+    renderer = Renderer(atlas, DisplayConfig(mode=mode, mirror=False, cover=cover))
+    apart = renderer.render(frame, tracks, np.zeros_like(frame.image), FrameStats(fps=30.0)).copy()
+    assert renderer.draws_over_frame() == (mode != "panel")
+    if renderer.draws_over_frame():
+        assert renderer.render(frame, tracks, frame.image, FrameStats(fps=30.0)) is frame.image
+        assert np.array_equal(frame.image, apart)
+    assert not Renderer(atlas, DisplayConfig(mode=mode, mirror=True)).draws_over_frame()
+
+
 def test_panel_and_emoji_modes_show_the_main_face_emoji(atlas):
     emoji = render(atlas, "emoji", mirror=True)
     assert is_emoji_yellow(emoji[int(480 * 0.42), 320])

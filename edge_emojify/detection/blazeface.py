@@ -70,13 +70,17 @@ class RawDetections:
 def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """``image`` resized down to ``width`` x ``height``, averaging every pixel, fast.
 
-    OpenCV's area resize of a whole 720p frame into 128 px takes 1 ms on one core. Bilinear at
-    exactly half is the mean of each 2x2 block, so a large image is halved first while at least
-    four times the size is left, and the area resize does the rest on a small image: the same
-    average at about half the cost. (Halving further, or a bilinear last step, rounds the
-    picture differently enough to lose a borderline face of twenty in a class photo.)
+    OpenCV's area resize costs about 0.4 ms for a face crop into 64 px and 3.8 ms for a 720-px
+    full-range tile into 192 on one core when the ratio is not a whole number. Bilinear at exactly
+    half is the mean of each 2x2 block, so the image is halved while at least twice the size is
+    left, and the area resize does the rest on a small image: the same average at about half the
+    cost. Measured against halving only while four times the size was left (crops and full-range
+    tiles then had the area resize alone): crops read steadier (centre jitter 0.13 against
+    0.19 % of a 160-px face), full range found the same 400 of 798 small faces, and whole-frame
+    short range 171 of 414 group faces against 163 (the intermediate rounding moves borderline
+    faces either way).
     """
-    while image.shape[1] >= 4 * width and image.shape[0] >= 4 * height:
+    while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
         image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_LINEAR)
     if image.shape[:2] != (height, width):
         image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)

@@ -58,9 +58,15 @@ def letterbox(image: np.ndarray, canvas: np.ndarray, x0: int = 0, y0: int = 0, w
     target = canvas[oy:oy + nh, ox:ox + nw]
     if mirror:
         cv2.flip(image, 1, dst=target)
-    else:
+    elif not _same_pixels(target, image):  # a recording draws over the decoded frame itself
         target[:] = image
     return Placement(scale, ox, oy, nw, nh)
+
+
+def _same_pixels(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays are views of the very same pixels (then a copy between them is a no-op)."""
+    return (a.shape == b.shape and a.strides == b.strides
+            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,13 @@ class Renderer:
                          max(0.45, canvas.shape[1] / 1600))
         return canvas
 
+    def draws_over_frame(self) -> bool:
+        """Whether ``render`` may take the frame's own image as its canvas, saving a frame copy (a
+        recording, whose decoded frames are new each time): true where the mode reads each camera
+        pixel only to write it in the same place, unmirrored. The panel shrinks the camera into a
+        column after clearing another, so it needs a canvas of its own."""
+        return self.mode != "panel" and not self.cfg.mirror
+
     # -- the modes -------------------------------------------------------------------------
 
     def _camera(self, frame: Frame, tracks: list[Track], canvas: np.ndarray,

@@ -120,6 +120,7 @@ class Emojifier:
         output = Output(dst, reader)
         look_back: LookBack | None = None
         canvas: np.ndarray | None = None
+        over_frame = self.renderer.draws_over_frame()
         progress = Progress(reader.path.name, reader.frames, quiet)
         start = time.perf_counter()
         media_seconds = 0.0
@@ -128,8 +129,10 @@ class Emojifier:
             nonlocal media_seconds
             for waiting in ready:
                 picture = waiting.picture
-                image = (self.renderer.render(waiting.frame, waiting.covered, canvas, stats)  # type: ignore[arg-type]
-                         if waiting.analysed else picture.image)
+                image = picture.image
+                if waiting.analysed:
+                    image = self.renderer.render(waiting.frame, waiting.covered,
+                                                 image if over_frame else canvas, stats)  # type: ignore[arg-type]
                 output.writer.write(picture, image)  # type: ignore[union-attr]
                 coverage.add(waiting.covered, picture.time, late=len(waiting.found_late))
                 timeline.add(picture.time, waiting.covered)
@@ -143,7 +146,7 @@ class Emojifier:
                     continue
                 if look_back is None:
                     output.open(item)
-                    canvas = np.zeros_like(item.image)
+                    canvas = None if over_frame else np.zeros_like(item.image)
                     held = frames_to_hold(float(reader.rate), self.cfg.detector.search_every, item.image.nbytes)
                     look_back = LookBack(held, getattr(self.pipeline.detector, "find_near", None))
                 frame = frame_from_bgr(item.image, item.index, self.cfg.source.detect_width, item.time)
