@@ -23,8 +23,9 @@ from edge_emojify.cli import main
 from edge_emojify.config import Config
 from edge_emojify.labels import EMOTIONS, UNSURE
 from edge_emojify.pipeline import build_pipeline
+from edge_emojify.sources.base import frame_from_bgr
 from edge_emojify.video.job import VIDEO_SEARCH_EVERY, Emojifier, Progress, plan, video_config
-from edge_emojify.video.media import FLOOR, MIN_PYAV, _version, upright
+from edge_emojify.video.media import FLOOR, MIN_PYAV, MediaReader, Picture, _version, upright
 from edge_emojify.video.timeline import FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,6 +184,29 @@ def test_upright_turns_the_picture_the_way_the_display_matrix_says():
     assert np.argwhere(upright(image, -90)[..., 0])[0].tolist() == [0, 3]
     assert np.argwhere(upright(image, 180)[..., 0])[0].tolist() == [3, 5]
     assert upright(image, 0) is image
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_the_grey_taken_from_the_decoders_luma_is_the_grey_of_the_upright_picture(tmp_path, rotation):
+    import av
+
+    if rotation and not hasattr(av.video.stream.VideoStream, "set_display_rotation"):
+        pytest.skip(f"PyAV {av.__version__} cannot write a display matrix to make the test clip")
+    clip = make_clip(tmp_path / "c.mp4", frames=3, rotation=rotation, audio=False)
+    reader = MediaReader(clip.path)
+    try:
+        pictures = [item for item in reader if isinstance(item, Picture)]
+    finally:
+        reader.close()
+    for picture in pictures:
+        assert picture.luma is not None and picture.luma.shape == picture.image.shape[:2]
+        converted = frame_from_bgr(picture.image, 0, 640, 0.0).gray
+        from_luma = frame_from_bgr(picture.image, 0, 640, 0.0, luma=picture.luma).gray
+        assert from_luma.shape == converted.shape
+        diff = np.abs(from_luma.astype(int) - converted)
+        assert diff.mean() < 1.0 and np.percentile(diff, 99) <= 2  # the same grey, to a level or two
+        assert np.abs(frame_from_bgr(picture.image, 0, 640, 0.0, luma=picture.image[..., 1]).gray.astype(int)
+                      - converted).mean() > 3  # a different plane would not pass
 
 
 def test_a_variable_frame_rate_clip_keeps_its_timestamps(tmp_path):

@@ -149,7 +149,7 @@ class Emojifier:
                     canvas = None if over_frame else np.zeros_like(item.image)
                     held = frames_to_hold(float(reader.rate), self.cfg.detector.search_every, item.image.nbytes)
                     look_back = LookBack(held, getattr(self.pipeline.detector, "find_near", None))
-                frame = frame_from_bgr(item.image, item.index, self.cfg.source.detect_width, item.time)
+                frame = frame_from_bgr(item.image, item.index, self.cfg.source.detect_width, item.time, luma=item.luma)
                 analysis = self.pipeline.process(frame)
                 draw(look_back.add(Waiting(item, frame, analysis.tracks if analysis else [],  # type: ignore[union-attr]
                                            analysed=analysis is not None)))
