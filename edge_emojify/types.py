@@ -12,6 +12,8 @@ import numpy as np
 
 from edge_emojify.labels import EMOTIONS
 
+Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 in whole pixels, x1 and y1 excluded
+
 
 @dataclass(frozen=True)
 class Frame:

@@ -117,6 +117,32 @@ def test_a_mode_that_draws_over_the_frame_itself_draws_what_it_draws_on_a_canvas
     assert not Renderer(atlas, DisplayConfig(mode=mode, mirror=True)).draws_over_frame()
 
 
+@pytest.mark.parametrize("cover", ["emoji", "full", "blur"])
+def test_the_mirror_drawing_the_picture_1_to_1_says_where_it_changed_it(atlas, cover):
+    frame, tracks = scene(box=(580, 200, 680, 300))  # a face near the right edge: its emoji is clipped
+    frame.image[:] = np.random.default_rng(0).integers(0, 256, frame.image.shape, np.uint8)
+    renderer = Renderer(atlas, DisplayConfig(mode="mirror", mirror=False, cover=cover, show_fps=False))
+    out = renderer.render(frame, tracks, np.zeros_like(frame.image), FrameStats())
+    assert renderer.changed and len(renderer.changed) == 1
+    outside = np.ones(frame.image.shape[:2], bool)
+    for x0, y0, x1, y1 in renderer.changed:
+        assert 0 <= x0 < x1 <= 640 and 0 <= y0 < y1 <= 480
+        outside[y0:y1, x0:x1] = False
+    assert np.array_equal(out[outside], frame.image[outside])
+    assert not np.array_equal(out[~outside], frame.image[~outside])
+    # Where the canvas is not the picture 1:1, or something else was drawn, it does not know.
+    for display in (DisplayConfig(mode="mirror", mirror=True, show_fps=False),
+                    DisplayConfig(mode="mirror", mirror=False, show_fps=True),
+                    DisplayConfig(mode="debug", mirror=False, show_fps=False)):
+        other = Renderer(atlas, display)
+        other.render(frame, tracks, np.zeros_like(frame.image), FrameStats())
+        assert other.changed is None
+    renderer.render(frame, tracks, np.zeros((720, 1280, 3), np.uint8), FrameStats())
+    assert renderer.changed is None
+    renderer.render(frame, tracks, np.zeros_like(frame.image), FrameStats(notice="no camera"))
+    assert renderer.changed is None
+
+
 def test_panel_and_emoji_modes_show_the_main_face_emoji(atlas):
     emoji = render(atlas, "emoji", mirror=True)
     assert is_emoji_yellow(emoji[int(480 * 0.42), 320])

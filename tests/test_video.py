@@ -25,7 +25,7 @@ from edge_emojify.labels import EMOTIONS, UNSURE
 from edge_emojify.pipeline import build_pipeline
 from edge_emojify.sources.base import frame_from_bgr
 from edge_emojify.video.job import VIDEO_SEARCH_EVERY, Emojifier, Progress, plan, video_config
-from edge_emojify.video.media import FLOOR, MIN_PYAV, MediaReader, Picture, _version, upright
+from edge_emojify.video.media import FLOOR, MIN_PYAV, MediaReader, Picture, _version, patch_i420, upright
 from edge_emojify.video.timeline import FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -375,6 +375,25 @@ def test_the_mark_helper_finds_the_corner():
     image = np.full((100, 160, 3), 110, np.uint8)
     image[-MARK:, :MARK] = (0, 0, 255)
     assert red_corner(image) == (1, 0)
+
+
+@pytest.mark.parametrize("size", [(64, 48), (38, 30)])  # 30 rows: the chroma planes are not whole rows of 38
+def test_converting_only_what_was_drawn_gives_the_i420_of_the_whole_drawn_picture(size):
+    import cv2
+
+    rng = np.random.default_rng(1)
+    w, h = size
+    before = rng.integers(0, 256, (h, w, 3), np.uint8)
+    drawn = before.copy()
+    rects = [(3, 5, 20, 17), (w - 9, h - 7, w, h), (0, 0, 1, 1), (15, 10, 15, 30)]  # odd edges, borders, empty
+    for x0, y0, x1, y1 in rects:
+        drawn[y0:y1, x0:x1] = rng.integers(0, 256, (y1 - y0, x1 - x0, 3), np.uint8)
+    decoded = cv2.cvtColor(before, cv2.COLOR_BGR2YUV_I420)
+    assert np.array_equal(patch_i420(decoded, drawn, rects), cv2.cvtColor(drawn, cv2.COLOR_BGR2YUV_I420))
+    # What lies outside every rectangle is the decoded planes, untouched.
+    kept = cv2.cvtColor(before, cv2.COLOR_BGR2YUV_I420)
+    assert np.array_equal(patch_i420(kept.copy(), drawn, []), kept)
+    assert not np.array_equal(patch_i420(kept.copy(), drawn, rects[:1]), cv2.cvtColor(drawn, cv2.COLOR_BGR2YUV_I420))
 
 
 def test_a_pyav_that_cannot_wrap_4_2_0_writes_the_same_pictures(clip, tmp_path, monkeypatch):

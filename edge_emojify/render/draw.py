@@ -11,6 +11,7 @@ import numpy as np
 
 from edge_emojify.errors import UserError
 from edge_emojify.labels import EMOJI_CODEPOINTS
+from edge_emojify.types import Rect
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 # Every face emoji is opaque within this fraction of its width from its centre (a test checks the
@@ -110,30 +111,33 @@ def premultiply(bgra: np.ndarray) -> np.ndarray:
     return cv2.merge([*cv2.split(cv2.multiply(bgra[..., :3], alpha, scale=1 / 255)), bgra[..., 3]])
 
 
-def blend(canvas: np.ndarray, sprite: Sprite, cx: float, cy: float) -> None:
-    """Alpha-blend ``sprite`` centred at (cx, cy), clipped to the canvas, in place."""
+def blend(canvas: np.ndarray, sprite: Sprite, cx: float, cy: float) -> Rect | None:
+    """Alpha-blend ``sprite`` centred at (cx, cy), clipped to the canvas, in place; returns where."""
     sh, sw = sprite.shape
     x0, y0 = round(cx - sw / 2), round(cy - sh / 2)
     cx0, cy0 = max(x0, 0), max(y0, 0)
     cx1, cy1 = min(x0 + sw, canvas.shape[1]), min(y0 + sh, canvas.shape[0])
     if cx1 <= cx0 or cy1 <= cy0:
-        return
+        return None
     rows, cols = slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0)
     region = canvas[cy0:cy1, cx0:cx1]
     behind = cv2.multiply(region, sprite.inverse_alpha[rows, cols], scale=1 / 255)
     cv2.add(behind, sprite.premultiplied[rows, cols], dst=region)
+    return cx0, cy0, cx1, cy1
 
 
-def blur_box(canvas: np.ndarray, box: tuple[float, float, float, float]) -> None:
-    """Blur a box of the canvas in place down to ``BLUR_CELLS`` cells across (clipped to the canvas)."""
+def blur_box(canvas: np.ndarray, box: tuple[float, float, float, float]) -> Rect | None:
+    """Blur a box of the canvas in place down to ``BLUR_CELLS`` cells across (clipped to the
+    canvas); returns where."""
     x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
     x1, y1 = min(canvas.shape[1], int(np.ceil(box[2]))), min(canvas.shape[0], int(np.ceil(box[3])))
     if x1 - x0 < 2 or y1 - y0 < 2:
-        return
+        return None
     region = canvas[y0:y1, x0:x1]
     cells = max(1, round(BLUR_CELLS * (y1 - y0) / (x1 - x0)))
     small = cv2.resize(region, (BLUR_CELLS, cells), interpolation=cv2.INTER_AREA)
     cv2.resize(small, (x1 - x0, y1 - y0), dst=region, interpolation=cv2.INTER_LINEAR)
+    return x0, y0, x1, y1
 
 
 class EmojiAtlas:

@@ -37,7 +37,7 @@ def transcode(src: Path, dst: Path) -> tuple[int, float, float]:
             if isinstance(item, AudioPacket):
                 output.audio(item)
                 continue
-            output.open(item).write(item, item.image)
+            output.open(item).write(item, item.image, changed=[])
             frames += 1
             media = item.time + 1 / float(reader.rate)
         if output.writer is None:

@@ -129,11 +129,12 @@ class Emojifier:
             nonlocal media_seconds
             for waiting in ready:
                 picture = waiting.picture
-                image = picture.image
+                image, changed = picture.image, []
                 if waiting.analysed:
                     image = self.renderer.render(waiting.frame, waiting.covered,
                                                  image if over_frame else canvas, stats)  # type: ignore[arg-type]
-                output.writer.write(picture, image)  # type: ignore[union-attr]
+                    changed = self.renderer.changed
+                output.writer.write(picture, image, changed)  # type: ignore[union-attr]
                 coverage.add(waiting.covered, picture.time, late=len(waiting.found_late))
                 timeline.add(picture.time, waiting.covered)
                 media_seconds = picture.time + 1 / float(reader.rate)
@@ -147,7 +148,7 @@ class Emojifier:
                 if look_back is None:
                     output.open(item)
                     canvas = None if over_frame else np.zeros_like(item.image)
-                    held = frames_to_hold(float(reader.rate), self.cfg.detector.search_every, item.image.nbytes)
+                    held = frames_to_hold(float(reader.rate), self.cfg.detector.search_every, item.nbytes)
                     look_back = LookBack(held, getattr(self.pipeline.detector, "find_near", None))
                 frame = frame_from_bgr(item.image, item.index, self.cfg.source.detect_width, item.time, luma=item.luma)
                 analysis = self.pipeline.process(frame)
