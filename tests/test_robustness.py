@@ -111,7 +111,7 @@ def test_corrupt_emoji_png_is_a_one_line_error(tmp_path):
 
 
 def test_twenty_faces_are_capped_at_max_faces_largest_first():
-    image, _ = group(20, frame=(1280, 1024), face_px=165, pad=0.15)  # a class photo, 20 faces
+    image, _ = group(20, frame=(1280, 1024), face_px=180, pad=0.15)  # a class photo, 20 faces
     everyone = BlazeFaceDetector(DetectorConfig(range="both", max_faces=50), ROOT / "models").detect(image)
     assert len(everyone) == 20
     capped = BlazeFaceDetector(DetectorConfig(range="both", max_faces=6), ROOT / "models").detect(image)

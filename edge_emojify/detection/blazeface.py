@@ -26,6 +26,7 @@ class BlazeFaceSpec:
     input_size: int  # width in pixels
     layers: tuple[tuple[int, int], ...]  # (stride, anchors per grid cell)
     input_height: int = 0  # 0: square
+    halve_while: int = 4  # `shrink`: halve the image first while this many times the input is left
 
     @property
     def height(self) -> int:
@@ -38,7 +39,11 @@ SHORT_RANGE = BlazeFaceSpec("face_detection_short_range.tflite", 128, ((8, 2), (
 # (`WIDE_ASPECT`), and 64×64 for a crop in which a tracked face is already large.
 SHORT_RANGE_WIDE = BlazeFaceSpec("face_detection_short_range_wide.tflite", 128, SHORT_RANGE.layers, 80)
 SHORT_RANGE_CROP = BlazeFaceSpec("face_detection_short_range_crop.tflite", 64, SHORT_RANGE.layers)
-FULL_RANGE = BlazeFaceSpec("face_detection_full_range.tflite", 192, ((4, 1),))
+# Full range halves its tile while twice its input is left (720 px: 1.9 instead of 3.8 ms): it
+# found the same 400 of 798 small faces in group photos. The short-range inputs keep to four
+# times: halving a crop down to twice made a still face's box tremble 45 % more (centre 0.13 →
+# 0.19 % of a 160-px face a frame), and halving the whole frame lost a face of a class photo.
+FULL_RANGE = BlazeFaceSpec("face_detection_full_range.tflite", 192, ((4, 1),), halve_while=2)
 WIDE_ASPECT = 1.5  # frames at least this wide for their height (16:9, 2:1) go through the wide input
 
 
@@ -67,20 +72,16 @@ class RawDetections:
         return RawDetections(self.boxes[keep], self.keypoints[keep], self.scores[keep])
 
 
-def shrink(image: np.ndarray, width: int, height: int) -> np.ndarray:
+def shrink(image: np.ndarray, width: int, height: int, halve_while: int = 4) -> np.ndarray:
     """``image`` resized down to ``width`` x ``height``, averaging every pixel, fast.
 
-    OpenCV's area resize costs about 0.4 ms for a face crop into 64 px and 3.8 ms for a 720-px
-    full-range tile into 192 on one core when the ratio is not a whole number. Bilinear at exactly
-    half is the mean of each 2x2 block, so the image is halved while at least twice the size is
-    left, and the area resize does the rest on a small image: the same average at about half the
-    cost. Measured against halving only while four times the size was left (crops and full-range
-    tiles then had the area resize alone): crops read steadier (centre jitter 0.13 against
-    0.19 % of a 160-px face), full range found the same 400 of 798 small faces, and whole-frame
-    short range 171 of 414 group faces against 163 (the intermediate rounding moves borderline
-    faces either way).
+    OpenCV's area resize of a whole 720p frame into 128 px takes 1 ms on one core, and of a
+    720-px full-range tile into 192 px 3.8 ms. Bilinear at exactly half is the mean of each 2x2
+    block, so a large image is halved first while at least ``halve_while`` times the size is
+    left, and the area resize does the rest on a smaller image: the same average at about half
+    the cost, but rounded once more, which moves what the network sees a little (see the specs).
     """
-    while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
+    while image.shape[1] >= halve_while * width and image.shape[0] >= halve_while * height:
         image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_LINEAR)
     if image.shape[:2] != (height, width):
         image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
@@ -111,7 +112,7 @@ class BlazeFace:
         width, height = self.spec.input_size, self.spec.height
         scale = min(width / w, height / h)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        small = shrink(image_bgr, nw, nh)
+        small = shrink(image_bgr, nw, nh, self.spec.halve_while)
         pad_x, pad_y = (width - nw) // 2, (height - nh) // 2
         canvas = self._canvas
         canvas.fill(-1.0)  # black padding, as MediaPipe pads
