@@ -106,7 +106,7 @@ def bgr_and_i420(frame: Any) -> tuple[np.ndarray, np.ndarray | None]:
     goes through OpenCV, 2-3× faster than swscale, and its planes serve twice more: the Y plane
     is a free grey image, and the writer re-encodes them with only what was drawn converted."""
     if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
-        i420 = frame.to_ndarray(format="yuv420p")
+        i420 = np.ascontiguousarray(frame.to_ndarray(format="yuv420p"))  # `_planes` takes views of it
         return cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420), i420
     return frame.to_ndarray(format="bgr24"), None
 
@@ -114,10 +114,10 @@ def bgr_and_i420(frame: Any) -> tuple[np.ndarray, np.ndarray | None]:
 def patch_i420(i420: np.ndarray, image: np.ndarray, changed: Sequence[Rect]) -> np.ndarray:
     """``i420`` (the picture as decoded) with the ``changed`` rectangles of ``image`` (the same
     picture drawn on) converted into it, in place: what a recording draws is a few faces, and
-    converting those instead of the whole picture saves 0.8 ms a 720p frame. Rectangles are
-    widened to even edges, so whole 2x2 chroma blocks are converted: the result is the very
-    I420 that converting all of ``image`` gives, but where nothing was drawn the decoded
-    pixels are kept exactly."""
+    converting those instead of the whole picture saves up to 0.8 ms a 720p frame. Rectangles
+    are widened to even edges, so whole 2x2 chroma blocks are converted: inside them the result
+    is what converting all of ``image`` gives, and outside them the decoded pixels are kept
+    exactly (no round trip through BGR)."""
     h, w = image.shape[:2]
     planes = _planes(i420, h, w)
     for x0, y0, x1, y1 in changed:
@@ -133,8 +133,8 @@ def patch_i420(i420: np.ndarray, image: np.ndarray, changed: Sequence[Rect]) -> 
 
 
 def _planes(i420: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Views of the Y, U and V planes of an I420 array of an ``h`` x ``w`` picture."""
-    flat = i420.reshape(-1)
+    """Views of the Y, U and V planes of a contiguous I420 array of an ``h`` x ``w`` picture."""
+    flat = i420.reshape(-1)  # a view, as the array is contiguous: writes to the planes land in it
     quarter = (h // 2) * (w // 2)
     return (flat[:h * w].reshape(h, w), flat[h * w:h * w + quarter].reshape(h // 2, w // 2),
             flat[h * w + quarter:h * w + 2 * quarter].reshape(h // 2, w // 2))
