@@ -80,7 +80,7 @@ class App:
         self.threaded = threaded
         self.snapshot = snapshot
         self.pipeline = build_pipeline(cfg, background=threaded)
-        self.renderer = Renderer(EmojiAtlas(emoji_dir()), cfg.display)
+        self.renderer = Renderer(EmojiAtlas(emoji_dir(), background=threaded), cfg.display)
         self.frames = 0  # frames shown
         self.stats = FrameStats()
         self.choose_source = choose_source
@@ -334,6 +334,7 @@ class App:
         self.notifier.stopping()
         self.camera.close()
         self.pipeline.close()
+        self.renderer.atlas.close()
         if self._sink is not None:
             self._sink.close()
             self._sink = None

@@ -77,7 +77,7 @@ def time_pipeline(cfg: Config, frames: list[Frame], warmup: int = 10, paced: boo
     path costs.
     """
     pipeline = build_pipeline(cfg, background=True)  # as the live mirror runs it
-    renderer = Renderer(EmojiAtlas(emoji_dir()), cfg.display)
+    renderer = Renderer(EmojiAtlas(emoji_dir(), background=True), cfg.display)
     h, w = frames[0].image.shape[:2]
     canvas = np.zeros((cfg.display.height or h, cfg.display.width or w, 3), np.uint8)
     samples: dict[str, list[float]] = {"detect": [], "emotion": [], "track": [], "render": [], "frame": [],
@@ -104,6 +104,7 @@ def time_pipeline(cfg: Config, frames: list[Frame], warmup: int = 10, paced: boo
         faces.append(sum(1 for t in tracks if t.missed == 0))
         read.append(sum(1 for t in tracks if t.verdict.time == frame.timestamp))  # by the emotion model
     pipeline.close()
+    renderer.atlas.close()
     samples["faces"], samples["read"] = faces, read
     return samples
 

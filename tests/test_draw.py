@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
+from waits import SCALE, wait_for
 
 from edge_emojify.render.draw import EmojiAtlas, Placement, blend, letterbox
 from edge_emojify.resources import emoji_dir
@@ -101,3 +104,49 @@ def test_a_tilt_jittering_across_a_rounding_boundary_keeps_its_sprite(atlas):
     assert atlas.sprite("happy", 200, 4.6) is not first  # more than 3 degrees away: turned anew
     assert atlas.sprite("sad", 200, 1.6) is not first  # never another emoji's sprite
     assert atlas.sprite("happy", 150, 1.4) is not first  # nor one more than a size step larger
+
+
+class GatedAtlas(EmojiAtlas):
+    """The real atlas, whose background maker waits at a gate: a sprite asked for while the gate is
+    shut can only be on screen if it was not made on the caller's thread."""
+
+    def __init__(self) -> None:
+        super().__init__(emoji_dir(), background=True)
+        self.gate = threading.Event()
+        self.made_on: list[str] = []
+
+    def _make(self, name: str, px: int, angle: int):  # noqa: ANN202 - the parent's Sprite
+        self.made_on.append(threading.current_thread().name)
+        if threading.current_thread() is not threading.main_thread():
+            assert self.gate.wait(10 * SCALE)
+        return super()._make(name, px, angle)
+
+
+def test_a_live_mirror_shows_the_nearest_cached_emoji_while_the_right_one_is_made_beside_the_frame():
+    atlas = GatedAtlas()
+    try:
+        first = atlas.sprite("happy", 200, 0)  # nothing cached yet: made at once, on this thread
+        assert atlas.made_on == ["MainThread"]
+        stand_in = atlas.sprite("happy", 225, 6)  # a step larger and turned: the gate is shut, yet it returns
+        assert stand_in is first
+        assert atlas.sprite("sad", 225, 6).shape[0] >= 225  # another emoji has no stand-in: made at once
+        atlas.gate.set()
+        right = wait_for(lambda: (s := atlas.sprite("happy", 225, 6)) is not first and s, what="the made sprite")
+        assert 225 <= right.shape[0] and right.shape != first.shape
+        assert atlas.made_on.count("MainThread") == 2 and len(atlas.made_on) == 3
+    finally:
+        atlas.gate.set()
+        atlas.close()
+
+
+def test_a_stand_in_for_an_emoji_that_hides_a_face_is_never_smaller_than_asked():
+    atlas = GatedAtlas()
+    try:
+        small = atlas.sprite("happy", 200, 0)
+        assert atlas.sprite("happy", 220, 0) is small  # decoration: a step smaller for a frame or two
+        hiding = atlas.sprite("happy", 220, 0, hides=True)  # must hide the face: made at once, full size
+        assert hiding.shape[0] >= 220 and atlas.made_on.count("MainThread") == 2
+        assert atlas.sprite("happy", 300, 0) is not small  # beyond STAND_IN: made at once
+    finally:
+        atlas.gate.set()
+        atlas.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,10 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 # artwork), so an emoji that must hide a face is sized from it.
 OPAQUE_RADIUS = 0.44
 BLUR_CELLS = 6  # a blurred face and its margin keep this many cells across: a shape, never a recognisable face
+# A background-made sprite's stand-in is at most this factor larger (or smaller, unless it hides a
+# face) than asked: a step or two of size, shown for the frame or two the right one takes.
+STAND_IN = 1.25
+MAX_PENDING = 4  # sprites waiting for the background maker; beyond that, the stand-ins wait longer
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
 
@@ -147,11 +152,17 @@ class EmojiAtlas:
     and a cached sprite within a step of what is asked is reused: a face whose box and tilt
     jitter across a rounding boundary keeps its sprite instead of resampling every other
     frame (at 720p with three faces, resampling was most of the drawing time). A sprite is
-    never smaller than asked (an emoji that must hide a face relies on it). The cache is
-    bounded in bytes (a full-screen sprite is megabytes), so memory stays flat over days.
+    never smaller than asked when it must hide a face. The cache is bounded in bytes (a
+    full-screen sprite is megabytes), so memory stays flat over days.
+
+    ``background`` (the live mirror) makes a new sprite in a thread of its own while the frame
+    shows the nearest cached one of that emoji (``STAND_IN``): a face close to the camera needs
+    sprites of 300-550 px, 1-2 ms each on one core here and several times that on a Pi, and
+    making them on the frame path was the slowest part of the slowest frames. Without it (a
+    recording, tests) every sprite is made when asked, so the pictures depend only on the input.
     """
 
-    def __init__(self, folder: Path, cache_mb: float = 8) -> None:
+    def __init__(self, folder: Path, cache_mb: float = 8, background: bool = False) -> None:
         self.images: dict[str, np.ndarray] = {}  # BGRA, colour premultiplied by alpha
         self.reach: dict[str, float] = {}  # how far the artwork reaches from its centre, in its widths
         for name in EMOJI_CODEPOINTS:
@@ -167,20 +178,45 @@ class EmojiAtlas:
         self._cache: OrderedDict[tuple[str, int, int], Sprite] = OrderedDict()
         self._cache_bytes = 0
         self._budget = cache_mb * 2**20
+        self._maker = ThreadPoolExecutor(1, "sprites") if background else None
+        self._pending: dict[tuple[str, int, int], Future[Sprite]] = {}
 
-    def sprite(self, name: str, size: float, angle: float = 0.0) -> Sprite:
-        """Emoji ``name`` about ``size`` px wide, rotated ``angle`` degrees counter-clockwise."""
+    def sprite(self, name: str, size: float, angle: float = 0.0, hides: bool = False) -> Sprite:
+        """Emoji ``name`` about ``size`` px wide, rotated ``angle`` degrees counter-clockwise;
+        never smaller than ``size`` when it ``hides`` a face."""
+        self._collect()
         step = max(4, int(size / 16) // 4 * 4)
         key = (name, max(4, int(np.ceil(size / step)) * step), int(round(angle / 3)) * 3)
         found = key if key in self._cache else self._near(name, size, angle, step)
+        if found is None and self._maker is not None:
+            found = self._stand_in(name, size, angle, hides)
+            if found is not None and key not in self._pending and len(self._pending) < MAX_PENDING:
+                self._pending[key] = self._maker.submit(self._make, name, key[1], key[2])
         if found is not None:
             self._cache.move_to_end(found)
             return self._cache[found]
-        sprite = self._cache[key] = self._make(name, key[1], key[2])
+        return self._keep(key, self._make(name, key[1], key[2]))
+
+    def close(self) -> None:
+        """Stop the background maker (it finishes the sprite it is making)."""
+        if self._maker is not None:
+            self._maker.shutdown(wait=True, cancel_futures=True)
+            self._pending.clear()
+
+    def _keep(self, key: tuple[str, int, int], sprite: Sprite) -> Sprite:
+        self._cache[key] = sprite
         self._cache_bytes += sprite.nbytes
         while self._cache_bytes > self._budget and len(self._cache) > 1:
             self._cache_bytes -= self._cache.popitem(last=False)[1].nbytes
         return sprite
+
+    def _collect(self) -> None:
+        """Cache the sprites the background maker has finished."""
+        for key, made in list(self._pending.items()):
+            if made.done():
+                del self._pending[key]
+                if key not in self._cache:
+                    self._keep(key, made.result())
 
     def _near(self, name: str, size: float, angle: float, step: int) -> tuple[str, int, int] | None:
         """The key of a cached sprite of ``name`` no smaller than ``size``, within a step and 3 degrees."""
@@ -189,6 +225,13 @@ class EmojiAtlas:
             if n == name and size <= px < size + step and abs(a - angle) <= 3:
                 return key
         return None
+
+    def _stand_in(self, name: str, size: float, angle: float, hides: bool) -> tuple[str, int, int] | None:
+        """The key of the cached sprite of ``name`` closest to ``size`` and then ``angle`` within
+        ``STAND_IN`` (never smaller when it ``hides`` a face), to show until the right one is made."""
+        low, high = (size if hides else size / STAND_IN), size * STAND_IN
+        near = [key for key in self._cache if key[0] == name and low <= key[1] <= high]
+        return min(near, key=lambda k: (abs(np.log(k[1] / size)), abs(k[2] - angle)), default=None)
 
     def _make(self, name: str, px: int, angle: int) -> Sprite:
         """Scaled (area-averaged down, cubic up) and turned. A turned sprite larger than the artwork

@@ -149,7 +149,7 @@ class Renderer:
             return blur_box(canvas, (x0 - m * w, y0 - m * h, x1 + m * w, y1 + m * h))
         # The emoji's opaque disc must reach the corners of box + margin.
         size = max(w * EMOJI_SCALE, np.hypot(w, h) * (1 + 2 * m) / (2 * OPAQUE_RADIUS))
-        return blend(canvas, self.atlas.sprite(s.track.label, size, s.angle), (x0 + x1) / 2, (y0 + y1) / 2)
+        return blend(canvas, self.atlas.sprite(s.track.label, size, s.angle, hides=True), (x0 + x1) / 2, (y0 + y1) / 2)
 
     def _panel(self, frame: Frame, tracks: list[Track], canvas: np.ndarray, stats: FrameStats) -> None:
         h, w = canvas.shape[:2]
