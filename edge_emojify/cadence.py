@@ -37,6 +37,8 @@ class Cadence:
         """
         if self.max_rate <= 0:
             return list(range(len(last_read)))
+        if not last_read:  # no face on this frame (a missed detection, a recording's frame between
+            return []      # two readings): the credit waits for the faces, it is not spent on none
         elapsed = 0.0 if self._last is None else max(0.0, timestamp - self._last)
         self._last = timestamp
         known = [i for i, t in enumerate(last_read) if t is not None]

@@ -66,3 +66,16 @@ def test_reset_forgets_the_clock_so_a_restarted_video_starts_even():
     cadence.reset()
     assert cadence.due([None], 0.0) == [0]
     assert cadence.due([0.0], 1 / 30) == []
+
+
+def test_a_face_detected_only_on_every_other_frame_is_read_each_time_it_is_there():
+    # A recording reads tracked faces 15 times a second (detector.track_rate): the frames between
+    # have no face, and must not use up the credit the next reading needs.
+    cadence, last, read = Cadence(15), [None, None], []
+    for i in range(9):
+        now = i / 30
+        due = cadence.due(last if i % 2 == 0 else [], now)
+        for f in due:
+            last[f] = now
+        read.append(due)
+    assert read == [[0, 1], [], [0, 1], [], [0, 1], [], [0, 1], [], [0, 1]]

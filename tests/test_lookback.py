@@ -5,17 +5,30 @@ crop model behind it is checked in test_scheduler (``find_near``) and end to end
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from edge_emojify.labels import EMOTIONS
 from edge_emojify.types import Face, Frame, Track, Verdict
+from edge_emojify.video.coverage import Coverage
 from edge_emojify.video.lookback import MAX_WAITING_BYTES, LookBack, Waiting, frames_to_hold
 from edge_emojify.video.media import Picture
 
 
-def track(track_id: int, box) -> Track:
+def track(track_id: int, box, missed: int = 0, seen: float = 0.0) -> Track:
     scores = np.full(len(EMOTIONS), 1 / len(EMOTIONS), np.float32)
     verdict = Verdict("happy", scores, "happy", 0.0, 0.0, "test")
-    return Track(track_id, Face(tuple(map(float, box)), np.zeros((6, 2), np.float32), 0.9), verdict, age=0)
+    keypoints = np.tile(np.float32(box[:2]), (6, 1))  # where the box is, so placing them shows too
+    return Track(track_id, Face(tuple(map(float, box)), keypoints, 0.9), verdict, 0, missed, seen)
+
+
+def read_on(index: int, track_id: int, box) -> Track:
+    """A face read on frame ``index``."""
+    return track(track_id, box, seen=index / 30)
+
+
+def guessed_on(index: int, track_id: int, box, last_read: int) -> Track:
+    """A face not read on frame ``index``, where the tracker guessed it; last read on ``last_read``."""
+    return track(track_id, box, missed=index - last_read, seen=last_read / 30)
 
 
 def waiting(index: int, tracks=(), analysed: bool = True) -> Waiting:
@@ -88,3 +101,53 @@ def test_frames_to_hold_covers_the_longer_of_the_two_searches_within_the_memory_
     assert frames_to_hold(30, 12, 100) == 12
     assert frames_to_hold(30, 8, MAX_WAITING_BYTES // 3) == 3
     assert frames_to_hold(30, 8, 2 * MAX_WAITING_BYTES) == 1
+
+
+def test_a_face_not_read_on_some_frames_is_placed_between_its_readings_by_their_times():
+    # Read on frames 0 and 3, guessed (far off) on 1 and 2; another face is read on every frame.
+    look = LookBack(4, lambda image, near: None)
+    a, b, guess, other = (10, 10, 30, 30), (16, 13, 40, 37), (60, 60, 80, 80), (100, 0, 120, 20)
+    frames = [waiting(0, [read_on(0, 7, a), read_on(0, 8, other)]),
+              waiting(1, [guessed_on(1, 7, guess, 0), read_on(1, 8, other)]),
+              waiting(2, [guessed_on(2, 7, guess, 0), read_on(2, 8, other)]),
+              waiting(3, [read_on(3, 7, b), read_on(3, 8, other)])]
+    out = [w for f in frames for w in look.add(f)] + look.drain()
+    placed = [w.tracks[0].face for w in out]
+    for i, share in ((1, 1 / 3), (2, 2 / 3)):
+        expected = np.add(a, share * np.subtract(b, a))
+        assert placed[i].box == pytest.approx(tuple(expected))
+        assert placed[i].keypoints[0] == pytest.approx(expected[:2])
+        assert out[i].tracks[0].missed == i  # still not a reading of its own
+    assert [placed[0].box, placed[3].box] == [a, b] and all(w.tracks[1].face.box == other for w in out)
+    assert [w.bridged for w in out] == [set(), {7}, {7}, set()]
+
+    coverage = Coverage()
+    for w in out:
+        coverage.add(w.covered, w.frame.timestamp, bridged=w.bridged)
+    assert (coverage.bridged_frames, coverage.predicted_frames, coverage.longest_gap) == (2, 0, 0)
+
+
+def test_a_frame_drawn_before_the_face_was_read_again_keeps_the_guess():
+    # Held two frames: frame 1 is drawn before the face is read again on frame 4, frames 2-3 are not.
+    look = LookBack(2, lambda image, near: None)
+    a, b, guess = (10, 10, 30, 30), (22, 10, 42, 30), (12, 10, 32, 30)
+    frames = [waiting(0, [read_on(0, 7, a)])] + [waiting(i, [guessed_on(i, 7, guess, 0)]) for i in (1, 2, 3)] \
+        + [waiting(4, [read_on(4, 7, b)])]
+    out = [w for f in frames for w in look.add(f)] + look.drain()
+    assert [w.tracks[0].face.box[0] for w in out] == pytest.approx([10, 12, 16, 19, 22])
+    assert [w.bridged for w in out] == [set(), set(), {7}, {7}, set()]
+    coverage = Coverage()
+    for w in out:
+        coverage.add(w.covered, w.frame.timestamp, bridged=w.bridged)
+    assert (coverage.bridged_frames, coverage.predicted_frames, coverage.longest_gap) == (2, 1, 1)
+
+
+def test_placing_between_readings_stops_at_a_frame_that_was_not_analysed():
+    look = LookBack(5, lambda image, near: None)
+    a, b, guess = (10, 10, 30, 30), (20, 10, 40, 30), (11, 10, 31, 30)
+    for f in (waiting(0, [read_on(0, 7, a)]), waiting(1, [guessed_on(1, 7, guess, 0)]), waiting(2, analysed=False),
+              waiting(3, [guessed_on(3, 7, guess, 0)]), waiting(4, [read_on(4, 7, b)])):
+        look.add(f)
+    out = look.drain()
+    assert [w.bridged for w in out] == [set(), set(), set(), {7}, set()]
+    assert out[1].tracks[0].face.box == guess and out[3].tracks[0].face.box[0] == pytest.approx(17.5)

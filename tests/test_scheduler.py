@@ -53,11 +53,11 @@ def scheduled(background: bool = False) -> tuple[ScheduledDetector, Counted, Cou
     return det, short, full
 
 
-def scheduled_with_crops(background: bool = False, search_every: int = SEARCH_EVERY,
+def scheduled_with_crops(background: bool = False, search_every: int = SEARCH_EVERY, track_rate: float = 0.0,
                          ) -> tuple[ScheduledDetector, Counted, Counted, Counted]:
     """The detector, and its whole-frame, full-range and crop passes counted; the whole-frame count
     takes the square input (4:3 frames) and the wide one (16:9) alike."""
-    inner = BlazeFaceDetector(DetectorConfig(search_every=search_every), MODELS)
+    inner = BlazeFaceDetector(DetectorConfig(search_every=search_every, track_rate=track_rate), MODELS)
     inner.short, inner.full, inner.crop = Counted(inner.short), Counted(inner.full), Counted(inner.crop)
     inner.wide = Counted(inner.wide, same_as=inner.short)
     return ScheduledDetector(inner, background), inner.short, inner.full, inner.crop
@@ -122,6 +122,30 @@ def test_a_tracked_face_is_read_from_its_crop_every_frame_and_the_whole_frame_se
         assert track.missed == 0 and iou(np.array(box), np.array([track.face.box]))[0] > 0.7
     assert short.calls == math.ceil(10 / SEARCH_EVERY)  # the first frame, then every SEARCH_EVERY-th
     assert crop.calls == 9  # tracked from the second frame on: one pass reads it, every frame
+
+
+@pytest.mark.parametrize(("fps", "read_on"), [
+    (30, [0, 2, 4, 6, 8, 10]),  # every other frame (the whole-frame pass read the first)
+    (29.97, [0, 2, 4, 6, 8, 10]),
+    (60, [0, 4, 8]),  # every fourth
+    (15, list(range(12))),  # every frame: a reading is due on each
+])
+def test_a_track_rate_reads_tracked_faces_that_often_by_the_frames_times(fps, read_on):
+    face, _ = close_up()
+    pipeline = build_pipeline(Config())
+    det, _, _, crop = scheduled_with_crops(search_every=30, track_rate=15)
+    pipeline.detector = det
+    read = []
+    for i in range(12):
+        before = crop.calls
+        timestamp = round(i / fps, 3)  # as a container stores them, in milliseconds
+        (track,) = pipeline.process(frame_from_bgr(face, i, 640, timestamp=timestamp)).tracks
+        if crop.calls > before or i == 0:
+            read.append(i)
+            assert track.missed == 0
+        else:
+            assert track.missed == i - read[-1]  # between two readings: where the tracker expects it
+    assert read == read_on
 
 
 def test_a_newcomer_beside_a_tracked_face_is_found_by_the_next_search():

@@ -20,11 +20,12 @@ import pytest
 from clips import MARK, make_clip, read_audio, read_video, red_corner
 
 from edge_emojify.cli import main
-from edge_emojify.config import Config
+from edge_emojify.config import Config, DetectorConfig
 from edge_emojify.labels import EMOTIONS, UNSURE
 from edge_emojify.pipeline import build_pipeline
 from edge_emojify.sources.base import frame_from_bgr
 from edge_emojify.video.job import VIDEO_SEARCH_EVERY, Emojifier, Progress, plan, video_config
+from edge_emojify.video.lookback import frames_to_hold
 from edge_emojify.video.media import FLOOR, MIN_PYAV, MediaReader, Picture, _version, patch_i420, upright
 from edge_emojify.video.timeline import FIELDS
 
@@ -103,6 +104,8 @@ class MissingDetector:
 
     def __init__(self, detector, blind: set[int]) -> None:
         self.detector, self.blind, self.frame = detector, blind, 0
+        if hasattr(detector, "find_near"):  # looking back stays as the real detector has it
+            self.find_near = detector.find_near
 
     def detect(self, image, *where):
         self.frame += 1
@@ -111,17 +114,39 @@ class MissingDetector:
 
 
 def test_faces_stay_covered_where_the_tracker_predicts_them_through_missed_detections(clip, tmp_path):
-    cfg = video_config(Config())
+    # A detector range that does not hold frames back (short): the tracker's guess is all there is.
+    cfg = video_config(Config(detector=DetectorConfig(range="short")))
     pipeline = build_pipeline(cfg)
     blind = set(range(20, 26))  # six frames, 0.2 s: within tracking.expire_seconds
     pipeline.detector = MissingDetector(pipeline.detector, blind)
     out = tmp_path / "o.mp4"
     report = Emojifier(cfg, pipeline).video(clip.path, out, quiet=True)
-    assert report.coverage.predicted_frames == len(blind)
+    assert report.coverage.predicted_frames == len(blind) and report.coverage.bridged_frames == 0
     assert report.coverage.longest_gap == len(blind)
     assert report.coverage.longest_gap_seconds == pytest.approx(len(blind) / 30, abs=1e-3)
     images, _, _ = read_video(out)
     for i in sorted(blind):  # the faces keep moving while the detector is blind; the emoji follows them
+        for box in clip.boxes[i - 1]:
+            assert changed(clip.images[i - 1], images[i - 1], box) > 0.95, i
+
+
+def test_a_recording_places_faces_between_readings_and_predicts_only_what_it_could_not_hold_back(clip, tmp_path):
+    # The default (auto) range reads tracked faces 15 times a second and holds 8 frames back: a
+    # face missed for 11 frames is placed between its readings on the last 8 of them, and only the
+    # frames drawn before it was read again rest on the tracker's guess.
+    cfg = video_config(Config())
+    pipeline = build_pipeline(cfg)
+    blind = set(range(20, 31))  # 0.37 s: within tracking.expire_seconds
+    pipeline.detector = MissingDetector(pipeline.detector, blind)
+    out = tmp_path / "o.mp4"
+    report = Emojifier(cfg, pipeline).video(clip.path, out, quiet=True)
+    held = frames_to_hold(30, VIDEO_SEARCH_EVERY, 0)
+    assert len(blind) - held <= report.coverage.predicted_frames <= len(blind) - held + 2
+    assert report.coverage.longest_gap == report.coverage.predicted_frames
+    # The frames between two readings elsewhere in the clip (every other one) are placed, not guessed.
+    assert report.coverage.bridged_frames >= held + (len(clip.times) - len(blind)) // 2 - 2
+    images, _, _ = read_video(out)
+    for i in range(1, len(clip.times) + 1):
         for box in clip.boxes[i - 1]:
             assert changed(clip.images[i - 1], images[i - 1], box) > 0.95, i
 

@@ -63,6 +63,9 @@ ROI_HOLD = 0.08  # of a crop's side: how far its face may drift, or its size cha
 # 2 % and 1.5 in a crop around it. Such a face is read from its crop, as a far face is.
 COARSE_INPUT_PX = 32
 FRESH_IOU = 0.3  # a late face overlapping a fresh detection (or one frame's face the next) by more is the same face
+# ``track_rate``: a frame this fraction of the period after the last reading is read, so timestamps
+# rounded by the container (30 fps in milliseconds) still read every other frame, not every third.
+TRACK_SLACK = 0.9
 THUMB_WIDTH = 64
 MOTION = 3.0  # mean grey change (0-255) of the thumbnail that counts as the picture moving
 IDLE_EVERY = 15  # frames: with nobody there and nothing moving, short range still runs this often
@@ -164,6 +167,7 @@ class ScheduledDetector:
         self._thumb: np.ndarray | None = None
         self._idle_frames = 0
         self._since_search = 0  # frames since the whole frame was searched while faces were tracked
+        self._last_tracked: float | None = None  # when tracked faces were last read from their crops
         self._rois: list[Roi] = []  # the crops read on the last frame
         self.skipped = 0  # idle frames that ran no detector at all (for bench and tests)
 
@@ -195,12 +199,14 @@ class ScheduledDetector:
             self._thumb = None  # with nobody tracked any more, the first frame counts as moved
             self._idle_frames = 0
         if hints and self.cfg.search_every > 1:
-            parts += self._crops(image_bgr, hints)  # every tracked face from its crop, every frame
+            if self._tracked_due(timestamp):
+                parts += self._crops(image_bgr, hints)  # every tracked face from its crop
             self._since_search += 1
             search = self._since_search >= self.cfg.search_every
         elif hints or self._moved(image_bgr) or self._idle_frames >= IDLE_EVERY:
             self._idle_frames = 0
             self._since_search = 0
+            self._last_tracked = timestamp
             parts += self._whole_and_crops(image_bgr, hints)
         else:
             self._idle_frames += 1
@@ -215,6 +221,17 @@ class ScheduledDetector:
         if late is not None and late.scores.size:
             parts.append(_new_only(late, concat(parts) if parts else None))
         return finish(parts, self.cfg)
+
+    def _tracked_due(self, timestamp: float | None) -> bool:
+        """Whether tracked faces are read from their crops on this frame: on every frame, or about
+        ``track_rate`` times a second (a recording, which holds its frames back and places each face
+        between two readings on the frames between, ``video/lookback.py``)."""
+        rate = self.cfg.track_rate
+        if rate > 0 and timestamp is not None and self._last_tracked is not None \
+                and timestamp - self._last_tracked < TRACK_SLACK / rate:
+            return False
+        self._last_tracked = timestamp
+        return True
 
     def _whole_and_crops(self, image_bgr: np.ndarray, hints: Sequence[Box]) -> list[RawDetections]:
         """Short range on the whole frame, and a crop around each tracked face it missed or saw too small."""
@@ -265,6 +282,7 @@ class ScheduledDetector:
         self._last_pass = None
         self._thumb = None
         self._idle_frames = self._since_search = 0
+        self._last_tracked = None
         self._rois = []
 
     def close(self) -> None:

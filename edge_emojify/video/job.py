@@ -42,15 +42,19 @@ VIDEO_INPUTS = (*VIDEO_SUFFIXES, ".m4v", ".3gp", ".mts", ".m2ts", ".ts", ".mpg",
 # Frames from one search of the whole frame for newcomers to the next: as often as the full-range
 # pass runs at 30 fps (scheduler.FULL_RANGE_SECONDS), so one look back serves both.
 VIDEO_SEARCH_EVERY = 8
+# Readings a second of each tracked face, as many as its expression gets (emotion.max_rate): a
+# 30 fps clip reads every other frame and places faces between readings on the others.
+VIDEO_TRACK_RATE = 15.0
 
 
 def video_config(cfg: Config, mode: str | None = None, cover: str = "full") -> Config:
-    """The config for a recording: the chosen mode and cover, never mirrored, no fps overlay, and the
-    whole frame searched every ``VIDEO_SEARCH_EVERY`` frames (a face it finds is looked back for)."""
+    """The config for a recording: the chosen mode and cover, never mirrored, no fps overlay, the
+    whole frame searched every ``VIDEO_SEARCH_EVERY`` frames (a face it finds is looked back for)
+    and tracked faces read ``VIDEO_TRACK_RATE`` times a second (placed between readings)."""
     display = dataclasses.replace(cfg.display, mirror=False, show_fps=False, cover=cover,
                                   mode=mode or cfg.display.mode)
-    return dataclasses.replace(cfg, display=display,
-                               detector=dataclasses.replace(cfg.detector, search_every=VIDEO_SEARCH_EVERY))
+    detector = dataclasses.replace(cfg.detector, search_every=VIDEO_SEARCH_EVERY, track_rate=VIDEO_TRACK_RATE)
+    return dataclasses.replace(cfg, display=display, detector=detector)
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,7 @@ class Emojifier:
                                                  image if over_frame else canvas, stats)  # type: ignore[arg-type]
                     changed = self.renderer.changed
                 output.writer.write(picture, image, changed)  # type: ignore[union-attr]
-                coverage.add(waiting.covered, picture.time, late=len(waiting.found_late))
+                coverage.add(waiting.covered, picture.time, late=len(waiting.found_late), bridged=waiting.bridged)
                 timeline.add(picture.time, waiting.covered)
                 media_seconds = picture.time + 1 / float(reader.rate)
                 progress.update(media_seconds)
