@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_emojify.resample import shrink
 from edge_emojify.runtime import load_interpreter
 
 
@@ -70,22 +71,6 @@ class RawDetections:
     def where(self, keep: np.ndarray) -> RawDetections:
         """The candidates where the boolean mask ``keep`` is true."""
         return RawDetections(self.boxes[keep], self.keypoints[keep], self.scores[keep])
-
-
-def shrink(image: np.ndarray, width: int, height: int, halve_while: int = 4) -> np.ndarray:
-    """``image`` resized down to ``width`` x ``height``, averaging every pixel, fast.
-
-    OpenCV's area resize of a whole 720p frame into 128 px takes 1 ms on one core, and of a
-    720-px full-range tile into 192 px 3.8 ms. Bilinear at exactly half is the mean of each 2x2
-    block, so a large image is halved first while at least ``halve_while`` times the size is
-    left, and the area resize does the rest on a smaller image: the same average at about half
-    the cost, but rounded once more, which moves what the network sees a little (see the specs).
-    """
-    while image.shape[1] >= halve_while * width and image.shape[0] >= halve_while * height:
-        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_LINEAR)
-    if image.shape[:2] != (height, width):
-        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-    return image
 
 
 class BlazeFace:
