@@ -18,7 +18,7 @@ from edge_emojify.types import Track
 class Coverage:
     frames: int = 0
     face_frames: int = 0  # frames with at least one face covered
-    predicted_frames: int = 0  # frames in which a covered face had no fresh detection, nor one after it
+    predicted_frames: int = 0  # frames in which a covered face was only guessed: no detection, not placed
     bridged_frames: int = 0  # frames in which a covered face was placed between two readings of it
     longest_gap: int = 0  # the most consecutive frames one face was covered without a detection
     longest_gap_seconds: float = 0.0
