@@ -275,5 +275,5 @@ def test_a_large_face_halved_before_its_area_resize_reads_as_the_plain_area_resi
     crop = crop_face(gray, face, 48, model.card.margin, True)
     monkeypatch.setattr(emotion, "shrink", lambda image, w, h: cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA))
     plain = crop_face(gray, face, 48, model.card.margin, True)  # the same square, area-resized in one step
-    assert face.width > 400 and np.abs(crop.astype(int) - plain).mean() < 1.5
+    assert face.width > 400 and np.abs(crop.astype(int) - plain).mean() < 2  # halved down to the input: 6-8
     assert model.predict_crops(crop[None]).argmax() == model.predict_crops(plain[None]).argmax()
