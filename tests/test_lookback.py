@@ -103,6 +103,19 @@ def test_frames_to_hold_covers_the_longer_of_the_two_searches_within_the_memory_
     assert frames_to_hold(30, 8, 2 * MAX_WAITING_BYTES) == 1
 
 
+def through(look: LookBack, frames: list[Waiting]) -> list[Waiting]:
+    """Every frame through ``look``, in the order they come out."""
+    return [w for f in frames for w in look.add(f)] + look.drain()
+
+
+def counted(out: list[Waiting]) -> tuple[int, int, int]:
+    """What the coverage line says of these frames: placed, guessed, longest guessed gap."""
+    coverage = Coverage()
+    for w in out:
+        coverage.add(w.covered, w.frame.timestamp, bridged=w.bridged)
+    return coverage.bridged_frames, coverage.predicted_frames, coverage.longest_gap
+
+
 def test_a_face_not_read_on_some_frames_is_placed_between_its_readings_by_their_times():
     # Read on frames 0 and 3, guessed (far off) on 1 and 2; another face is read on every frame.
     look = LookBack(4, lambda image, near: None)
@@ -111,7 +124,7 @@ def test_a_face_not_read_on_some_frames_is_placed_between_its_readings_by_their_
               waiting(1, [guessed_on(1, 7, guess, 0), read_on(1, 8, other)]),
               waiting(2, [guessed_on(2, 7, guess, 0), read_on(2, 8, other)]),
               waiting(3, [read_on(3, 7, b), read_on(3, 8, other)])]
-    out = [w for f in frames for w in look.add(f)] + look.drain()
+    out = through(look, frames)
     placed = [w.tracks[0].face for w in out]
     for i, share in ((1, 1 / 3), (2, 2 / 3)):
         expected = np.add(a, share * np.subtract(b, a))
@@ -121,10 +134,7 @@ def test_a_face_not_read_on_some_frames_is_placed_between_its_readings_by_their_
     assert [placed[0].box, placed[3].box] == [a, b] and all(w.tracks[1].face.box == other for w in out)
     assert [w.bridged for w in out] == [set(), {7}, {7}, set()]
 
-    coverage = Coverage()
-    for w in out:
-        coverage.add(w.covered, w.frame.timestamp, bridged=w.bridged)
-    assert (coverage.bridged_frames, coverage.predicted_frames, coverage.longest_gap) == (2, 0, 0)
+    assert counted(out) == (2, 0, 0)
 
 
 def test_a_frame_drawn_before_the_face_was_read_again_keeps_the_guess():
@@ -133,13 +143,10 @@ def test_a_frame_drawn_before_the_face_was_read_again_keeps_the_guess():
     a, b, guess = (10, 10, 30, 30), (22, 10, 42, 30), (12, 10, 32, 30)
     frames = [waiting(0, [read_on(0, 7, a)])] + [waiting(i, [guessed_on(i, 7, guess, 0)]) for i in (1, 2, 3)] \
         + [waiting(4, [read_on(4, 7, b)])]
-    out = [w for f in frames for w in look.add(f)] + look.drain()
+    out = through(look, frames)
     assert [w.tracks[0].face.box[0] for w in out] == pytest.approx([10, 12, 16, 19, 22])
     assert [w.bridged for w in out] == [set(), set(), {7}, {7}, set()]
-    coverage = Coverage()
-    for w in out:
-        coverage.add(w.covered, w.frame.timestamp, bridged=w.bridged)
-    assert (coverage.bridged_frames, coverage.predicted_frames, coverage.longest_gap) == (2, 1, 1)
+    assert counted(out) == (2, 1, 1)
 
 
 def test_placing_between_readings_stops_at_a_frame_that_was_not_analysed():

@@ -106,7 +106,7 @@ class LookBack:
                 if not held.missed or held.seen >= track.seen:
                     return  # back at the reading before
                 share = (earlier.frame.timestamp - held.seen) / (track.seen - held.seen)
-                earlier.tracks[i] = dataclasses.replace(held, face=between(before, track.face, share))
+                earlier.tracks[i] = dataclasses.replace(held, face=_between(before, track.face, share))
                 earlier.bridged.add(track.track_id)
                 break
             else:
@@ -125,7 +125,7 @@ class LookBack:
             box = face.box
 
 
-def between(a: Face, b: Face, share: float) -> Face:
+def _between(a: Face, b: Face, share: float) -> Face:
     """The face ``share`` of the way from ``a`` to ``b`` (0: ``a``, 1: ``b``): box and keypoints."""
     box = tuple(float(x) for x in np.add(a.box, share * np.subtract(b.box, a.box)))
     return Face(box, a.keypoints + share * (b.keypoints - a.keypoints), min(a.score, b.score))  # type: ignore[arg-type]
