@@ -1,12 +1,13 @@
 """The ``fer`` package's own pipeline against ours, on the same frames, in the same run.
 
-    python -m convert.bench_fer [--source clip.mp4 | --faces 3] [--frames 300] [--width 640]
+    python -m convert.bench_fer [--source clip.mp4 | --faces 3] [--frames 300] [--width 640] [--rounds 2]
 
 fer = ``fer.FER().detect_emotions(frame)``, the package as its users call it (Haar cascade,
 then its Keras mini-Xception per face). Ours = ``edge-emojify bench``'s whole frame: detect,
-classify, track, render. Both on one thread over identical pre-decoded frames; medians and the
-ratio are printed. fer needs TensorFlow and OpenCV 4 (its Haar cascade; OpenCV 5 has none), so it
-runs in a venv of its own, never the app's:
+classify, track, render. Both on one thread over identical pre-decoded frames, alternately for
+``--rounds`` rounds (this machine's speed drifts within minutes, so both see the same minutes);
+each round's medians and the ratio of the pooled medians are printed. fer needs TensorFlow and
+OpenCV 4 (its Haar cascade; OpenCV 5 has none), so it runs in a venv of its own, never the app's:
 
     python3 -m venv .venv-fer
     .venv-fer/bin/pip install tensorflow-cpu==2.21.0 'opencv-python-headless<5' pandas requests \
@@ -54,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=300)
     p.add_argument("--width", type=int, default=640, help="resize frames to this width (0 = as is)")
     p.add_argument("--faces", type=int, help="N synthetic moving faces instead of --source")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="time ours and fer alternately this many times (the machine's speed drifts)")
     args = p.parse_args(argv)
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
@@ -65,9 +68,17 @@ def main(argv: list[str] | None = None) -> int:
     frames = load_frames(cfg, args.frames, args.width, args.faces)
     h, w = frames[0].image.shape[:2]
     print(f"{len(frames)} frames of {w}x{h}, OpenCV {cv2.__version__}, one thread", flush=True)
-    ours = time_pipeline(cfg, frames)
-    theirs = time_fer(frames)
-    print(report("edge-emojify (whole frame: detect + classify + track + render)", ours))
+    ours: dict[str, list[float]] = {}
+    theirs: dict[str, list[float]] = {}
+    for n in range(max(1, args.rounds)):
+        mine, fer = time_pipeline(cfg, frames), time_fer(frames)
+        for pooled, new in ((ours, mine), (theirs, fer)):
+            for key, values in new.items():
+                pooled.setdefault(key, []).extend(values)
+        mine_p50, fer_p50 = np.median(mine["frame"]), np.median(fer["frame"])
+        print(f"round {n + 1}: edge-emojify p50 {mine_p50:.2f} ms, fer p50 {fer_p50:.2f} ms, "
+              f"{fer_p50 / mine_p50:.1f}x", flush=True)
+    print(report("edge-emojify (whole frame: detect + classify + track + render), every round", ours))
     fer_p50, fer_mean = np.median(theirs["frame"]), np.mean(theirs["frame"])
     print(f"fer detect_emotions: p50 {fer_p50:.2f} ms, mean {fer_mean:.2f} ms, "
           f"{np.mean(theirs['faces']):.2f} faces/frame, a face in {np.count_nonzero(theirs['faces'])} of "

@@ -20,8 +20,10 @@ from edge_emojify.config import Config, DetectorConfig
 from edge_emojify.detection.blazeface import RawDetections
 from edge_emojify.detection.detector import BlazeFaceDetector, concat
 from edge_emojify.detection.scheduler import (
+    FULL_RANGE_IDLE_SECONDS,
     FULL_RANGE_SECONDS,
     IDLE_EVERY,
+    IDLE_SEARCH_EVERY,
     ROI_HOLD,
     PassWorker,
     ScheduledDetector,
@@ -63,8 +65,8 @@ def scheduled_with_crops(background: bool = False, search_every: int = SEARCH_EV
     return ScheduledDetector(inner, background), inner.short, inner.full, inner.crop
 
 
-def test_an_empty_still_scene_runs_almost_nothing_and_a_face_is_found_on_the_frame_it_appears():
-    det, short, _ = scheduled()
+def test_an_empty_still_scene_runs_almost_nothing_and_a_face_is_found_within_a_frame_of_appearing():
+    det, short, full = scheduled()
     empty = np.full((480, 640, 3), 90, np.uint8)
     still = 2 * (IDLE_EVERY + 1) + 1
     ran = []
@@ -75,9 +77,44 @@ def test_an_empty_still_scene_runs_almost_nothing_and_a_face_is_found_on_the_fra
             ran.append(i)
     assert ran == [0, IDLE_EVERY + 1, 2 * (IDLE_EVERY + 1)]  # the first frame, then after every IDLE_EVERY still ones
     assert det.skipped == 2 * IDLE_EVERY
+    assert full.calls == 1  # on the same pixels full range would find the same nothing
+    # Someone steps in on the frame after a search: short range waits a frame, full range sees the change.
     face, box = close_up()
-    found = det.detect(face, (), still / 30)  # someone steps in: the picture moves
-    assert len(found) == 1 and iou(np.array(box), np.array([found[0].box]))[0] > 0.7
+    full_range_found = det.detect(face, (), still / 30)
+    assert short.calls == 3 and full.calls == 2
+    found = det.detect(face, (), (still + 1) / 30)
+    assert short.calls == 4
+    for faces in (full_range_found, found):
+        assert len(faces) == 1 and iou(np.array(box), np.array([faces[0].box]))[0] > 0.7
+
+
+def test_a_busy_empty_scene_is_searched_every_other_frame_and_full_range_runs_when_it_changes():
+    det, short, full = scheduled()
+    searched, full_ran = [], []
+    for i in range(20):  # a stage with nobody near: the lights change on every frame
+        calls = short.calls, full.calls
+        det.detect(np.full((480, 640, 3), 40 + (53 * i) % 160, np.uint8), (), i / 30)
+        searched += [i] if short.calls > calls[0] else []
+        full_ran += [i] if full.calls > calls[1] else []
+    every = math.ceil(FULL_RANGE_SECONDS * 30)
+    assert searched == list(range(0, 20, IDLE_SEARCH_EVERY))
+    assert full_ran == list(range(0, 20, every))  # the picture changed since each pass
+    # The lights stop changing: full range runs on the change, then only as a safety net.
+    wall = np.full((480, 640, 3), 150, np.uint8)
+    still_ran = []
+    for i in range(20, 100):
+        calls = full.calls
+        det.detect(wall, (), i / 30)
+        still_ran += [i] if full.calls > calls else []
+    first = full_ran[-1] + every
+    net = next(i for i in range(first, 100) if i / 30 - first / 30 >= FULL_RANGE_IDLE_SECONDS)
+    assert still_ran == [first, net]
+    # A far face (24 px wide) walks onto the same wall: a few thumbnail cells change, full range runs.
+    image, _ = group(1, frame=(640, 480), face_px=24)
+    assert (image != wall).any(axis=2).mean() < 0.02
+    calls = full.calls
+    det.detect(image, (), (net + every) / 30)
+    assert full.calls == calls + 1
 
 
 @pytest.mark.parametrize("fps", [30, 24])  # at 24 fps a pass falls due exactly FULL_RANGE_SECONDS after the last
@@ -339,8 +376,9 @@ def test_a_picture_moving_straight_up_or_down_is_movement_too():
     standing[20:220, 220:420] = head
     sitting[260:460, 220:420] = head
     det.detect(standing, (), 0.0)
-    det.detect(sitting, (), 1 / 30)
-    assert short.calls == 2 and det.skipped == 0
+    det.detect(sitting, (), 1 / 30)  # too soon after the last search
+    det.detect(sitting, (), 2 / 30)  # the move is still to be looked at, though nothing moved since
+    assert short.calls == 2 and det.skipped == 1
 
 
 def test_a_far_face_gets_its_crop_also_when_a_near_face_before_it_needs_none():

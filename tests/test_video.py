@@ -473,9 +473,11 @@ def test_the_speed_baseline_keeps_the_sound_that_comes_before_the_first_picture(
 def test_the_video_benchmark_prints_speed_and_cpu_time_against_the_plain_transcode(capsys):
     from edge_emojify.video import bench
 
-    assert bench.main(["--seconds", "0.5", "--faces", "1", "--face-px", "120"]) == 0
+    assert bench.main(["--seconds", "0.5", "--faces", "1", "--face-px", "120", "--rounds", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("clip: generated, 1 faces of 120 px, 15 frames")
-    for line in lines[1:3]:
-        assert "ms/frame" in line and "x real time" in line and "cpu" in line
-    assert lines[3].startswith("analysis and cover cost") and "coverage: 15 of 15 frames had faces" in lines[3]
+    assert [line.split(":")[0] for line in lines[:2]] == ["round 1", "round 2"]  # each pair back to back
+    assert all("transcode" in line and "emojify" in line and "x real time" in line for line in lines[:2])
+    assert lines[2].startswith("clip: generated, 1 faces of 120 px, 15 frames") and "median of 2 round(s)" in lines[2]
+    for line in lines[3:5]:
+        assert "ms/frame" in line and "x real time (range" in line and "cpu" in line
+    assert lines[5].startswith("analysis and cover cost") and "coverage: 15 of 15 frames had faces" in lines[5]

@@ -5,7 +5,9 @@
 
 The baseline decodes and re-encodes the same clip through the same reader and writer with no
 analysis, so the ratio is the price of finding, reading and covering the faces; ``taskset -c 0``
-keeps FFmpeg's threads to one core, which is what the figures in README assume.
+keeps FFmpeg's threads to one core, which is what the figures in README assume. The two run
+alternately ``--rounds`` times and the medians are compared: this machine's speed swings by a
+third within minutes, so one run of each says little.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faces", type=int, default=3, help="faces in the generated clip")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the generated clip")
     parser.add_argument("--face-px", type=int, default=150, help="face width in the generated clip")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="transcode and emojify this many times, alternately; medians are compared")
     args = parser.parse_args(argv)
     logging.basicConfig(level="WARNING")
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,22 +70,46 @@ def main(argv: list[str] | None = None) -> int:
             make_clip(src, frames=round(args.seconds * 30), size=(1280, 720), faces=args.faces, face_px=args.face_px)
         cfg = video_config(dataclasses.replace(Config(), emotion=dataclasses.replace(Config().emotion, threads=1)))
         emojifier = Emojifier(cfg)
-        cpu = time.process_time()
-        frames, media, base_wall = transcode(src, folder / "plain.mp4")
-        base_cpu, cpu = time.process_time() - cpu, time.process_time()
-        report = emojifier.video(src, folder / "out.mp4", quiet=True)
-        full_cpu = time.process_time() - cpu
-    base_ms, full_ms = base_wall / frames * 1e3, report.wall_seconds / report.frames * 1e3
+        plain, faces = Runs(), Runs()
+        for n in range(max(1, args.rounds)):
+            cpu = time.process_time()
+            frames, media, wall = transcode(src, folder / "plain.mp4")
+            plain.add(frames, media, wall, time.process_time() - cpu)
+            cpu = time.process_time()
+            report = emojifier.video(src, folder / "out.mp4", quiet=True)
+            faces.add(report.frames, report.media_seconds, report.wall_seconds, time.process_time() - cpu)
+            if args.rounds > 1:
+                print(f"round {n + 1}: transcode {plain.ms[-1]:.2f}, emojify {faces.ms[-1]:.2f} ms/frame, "
+                      f"{faces.realtime[-1]:.2f}x real time", flush=True)
     print(f"clip: {src.name if args.clip else f'generated, {args.faces} faces of {args.face_px} px'}, "
-          f"{frames} frames, {media:.1f} s")
+          f"{frames} frames, {media:.1f} s; median of {len(faces.ms)} round(s), each pair run back to back")
     # CPU time as well as wall time: on a shared machine the wall time also counts others' work.
-    print(f"transcode only (decode + encode):   {base_ms:6.2f} ms/frame  {media / base_wall:5.2f}x real time  "
-          f"cpu {base_cpu / frames * 1e3:6.2f} ms/frame")
-    print(f"edge-emojify video (+ faces, emoji): {full_ms:6.2f} ms/frame  {report.realtime:5.2f}x real time  "
-          f"cpu {full_cpu / report.frames * 1e3:6.2f} ms/frame")
-    print(f"analysis and cover cost {full_ms - base_ms:.2f} ms/frame ({full_ms / base_ms:.2f}x the transcode); "
+    print(f"transcode only (decode + encode):   {plain.line()}")
+    print(f"edge-emojify video (+ faces, emoji): {faces.line()}")
+    cost = [f - p for f, p in zip(faces.ms, plain.ms, strict=True)]
+    print(f"analysis and cover cost {statistics.median(cost):.2f} ms/frame "
+          f"({statistics.median(faces.ms) / statistics.median(plain.ms):.2f}x the transcode); "
           f"{report.coverage.summary()}")
     return 0
+
+
+class Runs:
+    """Figures of repeated runs of one command: ms a frame (wall and CPU) and x real time."""
+
+    def __init__(self) -> None:
+        self.ms: list[float] = []
+        self.cpu_ms: list[float] = []
+        self.realtime: list[float] = []
+
+    def add(self, frames: int, media: float, wall: float, cpu: float) -> None:
+        self.ms.append(wall / frames * 1e3)
+        self.cpu_ms.append(cpu / frames * 1e3)
+        self.realtime.append(media / wall)
+
+    def line(self) -> str:
+        spread = f" (range {min(self.realtime):.2f}-{max(self.realtime):.2f})" if len(self.ms) > 1 else ""
+        return (f"{statistics.median(self.ms):6.2f} ms/frame  {statistics.median(self.realtime):5.2f}x real time"
+                f"{spread}  cpu {statistics.median(self.cpu_ms):6.2f} ms/frame")
 
 
 if __name__ == "__main__":
