@@ -18,7 +18,7 @@ from waits import wait_for
 
 from edge_emojify.config import Config, DetectorConfig
 from edge_emojify.detection.blazeface import RawDetections
-from edge_emojify.detection.detector import BlazeFaceDetector, concat
+from edge_emojify.detection.detector import BlazeFaceDetector, concat, finish
 from edge_emojify.detection.scheduler import (
     FULL_RANGE_IDLE_SECONDS,
     FULL_RANGE_SECONDS,
@@ -212,6 +212,18 @@ def test_a_late_full_range_face_is_merged_only_where_no_fresh_detection_is():
     kept = _new_only(late, fresh)
     assert kept.boxes.tolist() == [[400, 100, 450, 150]]
     assert _new_only(late, None) is late and _new_only(late, concat([])) is late
+
+
+def test_a_pass_beside_the_frame_path_hands_back_only_faces_its_frame_had_not_found():
+    # By the time a pass beside the frame path lands, a face it shares with the frame path may have
+    # moved on; handed back, it would start a second track (a second emoji) where the face was.
+    image, boxes = group(2, frame=(1280, 720), face_px=200)
+    det, _, _ = scheduled()
+    both = det._passes(image, search=True, full=False)
+    assert len(finish([both], det.cfg)) == 2
+    first = raw(boxes[0])
+    (left,) = finish([det._passes(image, search=True, full=False, known=first)], det.cfg)
+    assert iou(np.array(boxes[1]), np.array([left.box]))[0] > 0.7
 
 
 def test_the_background_worker_never_makes_the_frame_path_wait():

@@ -184,15 +184,18 @@ class ScheduledDetector:
         self._rois: list[Roi] = []  # the crops read on the last frame
         self.skipped = 0  # idle frames that ran no detector at all (for bench and tests)
 
-    def _passes(self, image: np.ndarray, search: bool, full: bool) -> RawDetections:
+    def _passes(self, image: np.ndarray, search: bool, full: bool, known: RawDetections | None = None,
+                ) -> RawDetections:
         """Beside the frame path: short range on the whole frame (a search for newcomers while
-        faces are tracked) and the full-range pass in square tiles, as asked."""
+        faces are tracked) and the full-range pass in square tiles, as asked; without the faces the
+        frame path already found in ``image`` (``known``). By the time they land, those faces may
+        have moved on from there, and kept, they would start a second track where the face was."""
         parts = [self._searcher.short_range(image).detect(image, self.cfg.min_score)] if search else []
         if full:
             h, w = image.shape[:2]
             parts += [shift(self.inner.full.detect(image[y0:y1, x0:x1], self.cfg.min_score), x0, y0)  # type: ignore[union-attr]
                       for x0, y0, x1, y1 in square_tiles(w, h)]
-        return concat(parts)
+        return _new_only(concat(parts), known)
 
     def _moved(self, image: np.ndarray) -> bool:
         h, w = image.shape[:2]
@@ -230,7 +233,9 @@ class ScheduledDetector:
             self._idle_frames += 1
             self.skipped += 1
         full = self._full_range_due(timestamp, bool(hints))
-        if (full or search) and self.worker.submit(image_bgr, partial(self._passes, search=search, full=full)):
+        known = concat(parts) if parts else None
+        if (full or search) and self.worker.submit(image_bgr, partial(self._passes, search=search, full=full,
+                                                                      known=known)):
             if full:
                 self._last_pass = timestamp
                 self._thumb_at_pass = None if hints else self._thumb
@@ -238,7 +243,7 @@ class ScheduledDetector:
                 self._since_search = 0
         late = self.worker.take()
         if late is not None and late.scores.size:
-            parts.append(_new_only(late, concat(parts) if parts else None))
+            parts.append(_new_only(late, known))
         return finish(parts, self.cfg)
 
     def _idle_search_due(self, image_bgr: np.ndarray) -> bool:
