@@ -85,6 +85,9 @@ class TrackingConfig:
     match_iou: float = _opt(0.2, "overlap needed to keep a face's identity between frames", lo=0.0, hi=1.0)
     expire_seconds: float = _opt(0.4, "seconds a face may go undetected before its track (and emoji) ends",
                                  lo=0.0, hi=30.0)
+    single_expire_seconds: float = _opt(0.1, "the same for a face found on one frame only: a detection of one "
+                                        "frame (a poster, a shadow) shows its emoji this long, not expire_seconds "
+                                        "(a recording keeps it expire_seconds, to cover every face)", lo=0.0, hi=30.0)
 
 
 @dataclass(frozen=True)

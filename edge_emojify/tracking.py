@@ -4,7 +4,10 @@ Each track carries its face's :class:`~edge_emojify.types.Verdict`, updated by t
 :class:`~edge_emojify.decision.Decider` with the frame's timestamp (what the face shows is
 decided there). A face that goes undetected keeps its track, and its emoji, for
 ``expire_seconds`` of frame time, so a missed detection does not make the emoji blink, and a
-Pi at 10 fps keeps a face as long as a desktop at 30 fps. Meanwhile the face moves on at the
+Pi at 10 fps keeps a face as long as a desktop at 30 fps. A face found on one frame only keeps
+it for ``single_expire_seconds``: on a stage, detections of one frame (a face that had moved on
+by the time a pass beside the frame path landed, a shadow) showed an emoji for 0.4 s a few times
+in ten seconds, and cost a crop on every frame of it. Meanwhile the face moves on at the
 velocity it had (at most half its width), so the emoji stays over a face that walks on while
 the detector misses it: for a recording shared with faces hidden, a bare frame is a leak.
 """
@@ -95,13 +98,19 @@ class Tracker:
             updated.append(Track(old.track_id, face, verdict, old.age + 1, 0, timestamp))
         continued = {t.track_id for t in matches if t is not None}
         for old in self._tracks:
-            if old.track_id not in continued and timestamp - old.seen <= self.cfg.expire_seconds + 1e-9:
+            if old.track_id not in continued and timestamp - old.seen <= self._expiry(old) + 1e-9:
                 face = self._predicted(old.track_id, timestamp - old.seen)
                 updated.append(Track(old.track_id, face, old.verdict, old.age + 1, old.missed + 1, old.seen))
         updated.sort(key=lambda t: t.face.width * t.face.height, reverse=True)
         self._tracks = updated
         self._motion = {t.track_id: self._motion[t.track_id] for t in updated}
         return list(updated)
+
+    def _expiry(self, track: Track) -> float:
+        """How long ``track`` may go undetected: ``single_expire_seconds`` while it was found on its
+        first frame only (its last detection was its first), ``expire_seconds`` once found again."""
+        single = track.age - track.missed == 1
+        return min(self.cfg.single_expire_seconds, self.cfg.expire_seconds) if single else self.cfg.expire_seconds
 
     def expected(self, timestamp: float) -> list[tuple[float, float, float, float]]:
         """Where each live track's face should be at ``timestamp``: where a detector looks first."""

@@ -55,20 +55,32 @@ def test_each_track_carries_its_own_verdict():
     assert [t.label for t in tracks] == ["happy", "sad"]
 
 
-def test_tracks_survive_gaps_shorter_than_expire_seconds_at_any_frame_rate():
+@pytest.mark.parametrize("sightings,expire", [(2, 0.4), (1, 0.1)])
+def test_tracks_survive_gaps_shorter_than_expire_seconds_at_any_frame_rate(sightings, expire):
+    # A face found on two frames keeps its emoji expire_seconds; one found on a single frame (a
+    # shadow, a poster, a face that has moved on) single_expire_seconds.
     for fps in (10, 30):
-        tr = tracker(expire_seconds=0.4)
-        tid = tr.update([face(100, 100)], scores(HAPPY)[None], 0.0)[0].track_id
-        t, missed = 0.0, 0
+        tr = tracker(expire_seconds=0.4, single_expire_seconds=0.1)
+        for i in range(sightings):
+            tid = tr.update([face(100, 100)], scores(HAPPY)[None], i / fps)[0].track_id
+        seen, t, missed = (sightings - 1) / fps, 0.0, 0
         while True:
             missed += 1
-            t = missed / fps
+            t = seen + missed / fps
             tracks = tr.update([], np.zeros((0, 7)), t)
-            if t > 0.4 + 1e-9:
+            if t - seen > expire + 1e-9:
                 assert tracks == [], fps
                 break
             assert [(k.track_id, k.missed, k.label) for k in tracks] == [(tid, missed, "happy")]
         assert tr.update([face(100, 100)], scores(HAPPY)[None], t + 0.01)[0].track_id != tid
+
+
+def test_a_face_found_once_and_again_after_a_gap_keeps_the_longer_expiry():
+    tr = tracker(expire_seconds=0.4, single_expire_seconds=0.1)
+    tid = tr.update([face(100, 100)], scores(HAPPY)[None], 0.0)[0].track_id
+    tr.update([], np.zeros((0, 7)), 1 / 30)
+    tr.update([face(101, 100)], scores(HAPPY)[None], 2 / 30)  # found again: no longer a single sighting
+    assert [t.track_id for t in tr.update([], np.zeros((0, 7)), 2 / 30 + 0.3)] == [tid]
 
 
 def test_a_returning_face_keeps_its_emoji_through_a_dropped_detection():
@@ -97,6 +109,7 @@ def test_someone_else_appearing_as_a_face_is_lost_gets_a_new_track():
     # One person leaves and another, elsewhere or of another size, enters: a new emoji, not the old one moved.
     for new in (face(400, 100), face(200, 100), face(130, 130, 40)):  # far, a face-width away, much smaller
         tr = tracker()
+        tr.update([face(100, 100)], scores(HAPPY)[None], -0.05)
         first = tr.update([face(100, 100)], scores(HAPPY)[None], 0.0)[0].track_id
         ids = [t.track_id for t in tr.update([new], scores(SAD)[None], 0.1)]
         assert len(ids) == 2 and first in ids, new.box  # the old track waits out expire_seconds

@@ -130,6 +130,22 @@ def test_faces_stay_covered_where_the_tracker_predicts_them_through_missed_detec
             assert changed(clip.images[i - 1], images[i - 1], box) > 0.95, i
 
 
+def test_a_recording_covers_a_face_found_once_as_long_as_any_other(clip, tmp_path):
+    # The live mirror drops a face found on one frame after tracking.single_expire_seconds; a
+    # recording must not: found on its first frame only, then missed for 0.2 s, it stays covered.
+    cfg = video_config(Config(detector=DetectorConfig(range="short")))
+    assert cfg.tracking.single_expire_seconds == cfg.tracking.expire_seconds > 0.2
+    pipeline = build_pipeline(cfg)
+    blind = set(range(2, 8))
+    pipeline.detector = MissingDetector(pipeline.detector, blind)
+    out = tmp_path / "o.mp4"
+    Emojifier(cfg, pipeline).video(clip.path, out, quiet=True)
+    images, _, _ = read_video(out)
+    for i in sorted(blind):
+        for box in clip.boxes[i - 1]:
+            assert changed(clip.images[i - 1], images[i - 1], box) > 0.95, i
+
+
 def test_a_recording_places_faces_between_readings_and_predicts_only_what_it_could_not_hold_back(clip, tmp_path):
     # The default (auto) range reads tracked faces 15 times a second and holds 8 frames back: a
     # face missed for 11 frames is placed between its readings on the last 8 of them, and only the
