@@ -5,9 +5,9 @@ Each track carries its face's :class:`~edge_emojify.types.Verdict`, updated by t
 decided there). A face that goes undetected keeps its track, and its emoji, for
 ``expire_seconds`` of frame time, so a missed detection does not make the emoji blink, and a
 Pi at 10 fps keeps a face as long as a desktop at 30 fps. A face found on one frame only keeps
-it for ``single_expire_seconds``: on a stage, detections of one frame (a face that had moved on
-by the time a pass beside the frame path landed, a shadow) showed an emoji for 0.4 s a few times
-in ten seconds, and cost a crop on every frame of it. Meanwhile the face moves on at the
+it for ``single_expire_seconds``: on a stage, detections of one frame (a shadow, a face seen
+for a moment) showed an emoji for 0.4 s a few times in ten seconds, and cost a crop on every
+frame of it. Meanwhile the face moves on at the
 velocity it had (at most half its width), so the emoji stays over a face that walks on while
 the detector misses it: for a recording shared with faces hidden, a bare frame is a leak.
 """
