@@ -63,6 +63,9 @@ class DetectorConfig:
                              "frame for newcomers to the next, beside the frame path (tracked faces are read "
                              "from crops around them on every frame); at 1 it searches every frame, on the frame "
                              "path (a recording searches less often and looks back for a face found late)", lo=1, hi=30)
+    max_crops: int = _opt(3, "auto range: most tracked faces read from their crops on one frame, those read "
+                          "longest ago first (0 = every one); the others stay where the tracker predicts them "
+                          "until their turn, so a crowd costs a frame no more than this many faces", lo=0, hi=50)
     track_rate: float = _opt(0.0, "auto range: most times a second a tracked face is read from its crop (0 = "
                              "every frame, as the live mirror needs; a recording reads 15 a second and places "
                              "each face between two readings on the frames it holds back)", lo=0.0, hi=240.0)

@@ -34,6 +34,7 @@ from edge_emojify.detection.scheduler import (
 from edge_emojify.pipeline import build_pipeline
 from edge_emojify.sources.base import frame_from_bgr
 from edge_emojify.types import iou
+from edge_emojify.video.job import video_config
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 SEARCH_EVERY = DetectorConfig().search_every
@@ -56,10 +57,12 @@ def scheduled(background: bool = False) -> tuple[ScheduledDetector, Counted, Cou
 
 
 def scheduled_with_crops(background: bool = False, search_every: int = SEARCH_EVERY, track_rate: float = 0.0,
+                         max_crops: int = DetectorConfig().max_crops,
                          ) -> tuple[ScheduledDetector, Counted, Counted, Counted]:
     """The detector, and its whole-frame, full-range and crop passes counted; the whole-frame count
     takes the square input (4:3 frames) and the wide one (16:9) alike."""
-    inner = BlazeFaceDetector(DetectorConfig(search_every=search_every, track_rate=track_rate), MODELS)
+    inner = BlazeFaceDetector(DetectorConfig(search_every=search_every, track_rate=track_rate, max_crops=max_crops),
+                              MODELS)
     inner.short, inner.full, inner.crop = Counted(inner.short), Counted(inner.full), Counted(inner.crop)
     inner.wide = Counted(inner.wide, same_as=inner.short)
     return ScheduledDetector(inner, background), inner.short, inner.full, inner.crop
@@ -137,6 +140,42 @@ def test_far_faces_stay_fresh_every_frame_from_crops_and_full_range_runs_a_few_t
     assert crop.calls == (frames - 1) * 3  # from the second frame on, one 64-px crop per far face
     for box in boxes:
         assert max(iou(np.array(box), np.array([t.face.box for t in tracks]))) > 0.5
+
+
+@pytest.mark.parametrize(("max_crops", "turn"), [(2, 3), (4, 2), (0, 1)])
+def test_a_crowd_is_read_a_few_faces_a_frame_in_turn_and_keeps_every_track(max_crops, turn):
+    image, boxes = group(5, frame=(1280, 720), face_px=60)
+    pipeline = build_pipeline(Config())
+    det, _, _, crop = scheduled_with_crops(max_crops=max_crops)
+    pipeline.detector = det
+    last_fresh: dict[int, int] = {}
+    gaps, per_frame = [], []
+    for i in range(30):
+        before = crop.calls
+        tracks = pipeline.process(frame_from_bgr(image, i, 640, timestamp=i / 30)).tracks
+        per_frame.append(crop.calls - before)
+        for t in tracks:
+            if t.missed == 0:
+                gaps.append(i - last_fresh.get(t.track_id, i))
+                last_fresh[t.track_id] = i
+        assert len(tracks) == 5  # a face waiting for its turn keeps its track and its emoji
+    assert max(per_frame[1:]) == (max_crops or 5) and min(per_frame[1:]) == (max_crops or 5)
+    assert max(gaps) == turn  # each face read again within ceil(5 / max_crops) frames, the oldest first
+    for box in boxes:
+        assert max(iou(np.array(box), np.array([t.face.box for t in tracks]))) > 0.5
+
+
+def test_a_recording_reads_every_face_of_a_crowd_on_each_reading():
+    # A recording covers each face from its own readings (video/lookback.py): none waits its turn.
+    image, _ = group(5, frame=(1280, 720), face_px=60)
+    cfg = video_config(Config())
+    inner = BlazeFaceDetector(cfg.detector, MODELS)
+    inner.crop = crop = Counted(inner.crop)
+    pipeline = build_pipeline(cfg)
+    pipeline.detector = ScheduledDetector(inner, background=False)
+    for i in range(9):
+        tracks = pipeline.process(frame_from_bgr(image, i, 640, timestamp=i / 30)).tracks
+    assert crop.calls == 4 * 5 and len(tracks) == 5  # frames 2, 4, 6 and 8 read every face (15 a second)
 
 
 def test_a_near_face_needs_no_crop_where_the_whole_frame_is_searched_on_every_frame():

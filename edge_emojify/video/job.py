@@ -50,11 +50,12 @@ VIDEO_TRACK_RATE = 15.0
 def video_config(cfg: Config, mode: str | None = None, cover: str = "full") -> Config:
     """The config for a recording: the chosen mode and cover, never mirrored, no fps overlay, the
     whole frame searched every ``VIDEO_SEARCH_EVERY`` frames (a face it finds is looked back for),
-    tracked faces read ``VIDEO_TRACK_RATE`` times a second (placed between readings), and a face
+    every tracked face read ``VIDEO_TRACK_RATE`` times a second (placed between readings), and a face
     found once kept as long as any."""
     display = dataclasses.replace(cfg.display, mirror=False, show_fps=False, cover=cover,
                                   mode=mode or cfg.display.mode)
-    detector = dataclasses.replace(cfg.detector, search_every=VIDEO_SEARCH_EVERY, track_rate=VIDEO_TRACK_RATE)
+    detector = dataclasses.replace(cfg.detector, search_every=VIDEO_SEARCH_EVERY, track_rate=VIDEO_TRACK_RATE,
+                                   max_crops=0)
     # A face found once is covered as long as any other: reading it again comes a frame or more later.
     tracking = dataclasses.replace(cfg.tracking, single_expire_seconds=cfg.tracking.expire_seconds)
     return dataclasses.replace(cfg, display=display, detector=detector, tracking=tracking)
