@@ -120,6 +120,23 @@ def test_a_busy_empty_scene_is_searched_every_other_frame_and_full_range_runs_wh
     assert full.calls == calls + 1
 
 
+def test_with_nobody_there_full_range_runs_only_on_the_tiles_where_the_picture_changed():
+    det, _, full = scheduled()
+    tiles = []
+    for i in range(16):  # a 16:9 stage, two square tiles: the lights change on its left only
+        image = np.full((360, 640, 3), 150, np.uint8)
+        image[:, :200] = 40 + (53 * i) % 160
+        calls = full.calls
+        det.detect(image, (), i / 30)
+        tiles.append(full.calls - calls)
+    every = math.ceil(FULL_RANGE_SECONDS * 30)
+    assert tiles == [2 if i == 0 else 1 if i % every == 0 else 0 for i in range(16)]
+    image[:, 500:] = 0  # now the right side changes too
+    calls = full.calls
+    det.detect(image, (), 16 / 30)
+    assert full.calls == calls + 2
+
+
 @pytest.mark.parametrize("fps", [30, 24])  # at 24 fps a pass falls due exactly FULL_RANGE_SECONDS after the last
 def test_far_faces_stay_fresh_every_frame_from_crops_and_full_range_runs_a_few_times_a_second(fps):
     image, boxes = group(3, frame=(1280, 720), face_px=60)  # too small for short range on the whole frame
@@ -258,10 +275,10 @@ def test_a_pass_beside_the_frame_path_hands_back_only_faces_its_frame_had_not_fo
     # moved on; handed back, it would start a second track (a second emoji) where the face was.
     image, boxes = group(2, frame=(1280, 720), face_px=200)
     det, _, _ = scheduled()
-    both = det._passes(image, search=True, full=False)
+    both = det._passes(image, search=True, tiles=())
     assert len(finish([both], det.cfg)) == 2
     first = raw(boxes[0])
-    (left,) = finish([det._passes(image, search=True, full=False, known=first)], det.cfg)
+    (left,) = finish([det._passes(image, search=True, tiles=(), known=first)], det.cfg)
     assert iou(np.array(boxes[1]), np.array([left.box]))[0] > 0.7
 
 

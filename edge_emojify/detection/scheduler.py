@@ -35,9 +35,9 @@ long as the rest: a visible hitch on a Pi. So:
   moved (a 64-px thumbnail compared with the last), at most every ``IDLE_SEARCH_EVERY`` frames, and
   every ``IDLE_EVERY`` frames anyway: an empty hall costs almost nothing, a busy one (a stage, a
   street behind the mirror) half as much as a frame that searches, and a person walking in is
-  found on the frame they appear or the next. The full-range pass runs then only when some part
-  of the picture changed since its last run (``FAR_CHANGE``): on the same pixels it would find
-  the same nothing.
+  found on the frame they appear or the next. The full-range pass runs then only on the tiles
+  in which the picture changed since their last run (``FAR_CHANGE``): on the same pixels it
+  would find the same nothing.
 
 Without ``background`` (recorded videos, tests) the passes run in line on their schedule, so the
 result depends only on the frames, never on this machine's speed. A recording searches as often
@@ -193,17 +193,15 @@ class ScheduledDetector:
         self._crop_round = 0
         self.skipped = 0  # idle frames that ran no detector at all (for bench and tests)
 
-    def _passes(self, image: np.ndarray, search: bool, full: bool, known: RawDetections | None = None,
+    def _passes(self, image: np.ndarray, search: bool, tiles: Sequence[Roi], known: RawDetections | None = None,
                 ) -> RawDetections:
         """Beside the frame path: short range on the whole frame (a search for newcomers while
-        faces are tracked) and the full-range pass in square tiles, as asked; without the faces the
-        frame path already found in ``image`` (``known``). By the time they land, those faces may
-        have moved on from there, and kept, they would start a second track where the face was."""
+        faces are tracked) and the full-range pass on the square ``tiles``, as asked; without the
+        faces the frame path already found in ``image`` (``known``). By the time they land, those
+        faces may have moved on from there, and kept, they would start a second track where the face was."""
         parts = [self._searcher.short_range(image).detect(image, self.cfg.min_score)] if search else []
-        if full:
-            h, w = image.shape[:2]
-            parts += [shift(self.inner.full.detect(image[y0:y1, x0:x1], self.cfg.min_score), x0, y0)  # type: ignore[union-attr]
-                      for x0, y0, x1, y1 in square_tiles(w, h)]
+        parts += [shift(self.inner.full.detect(image[y0:y1, x0:x1], self.cfg.min_score), x0, y0)  # type: ignore[union-attr]
+                  for x0, y0, x1, y1 in tiles]
         return _new_only(concat(parts), known)
 
     def _moved(self, image: np.ndarray) -> bool:
@@ -241,13 +239,13 @@ class ScheduledDetector:
         else:
             self._idle_frames += 1
             self.skipped += 1
-        full = self._full_range_due(timestamp, bool(hints))
+        tiles = self._full_range_tiles(image_bgr.shape, timestamp, bool(hints))
         known = concat(parts) if parts else None
-        if (full or search) and self.worker.submit(image_bgr, partial(self._passes, search=search, full=full,
-                                                                      known=known)):
-            if full:
+        if (tiles or search) and self.worker.submit(image_bgr, partial(self._passes, search=search, tiles=tiles,
+                                                                       known=known)):
+            if tiles:
                 self._last_pass = timestamp
-                self._thumb_at_pass = None if hints else self._thumb
+                self._passed(tiles, image_bgr.shape, tracking=bool(hints))
             if search:
                 self._since_search = 0
         late = self.worker.take()
@@ -263,19 +261,34 @@ class ScheduledDetector:
             return True
         return False
 
-    def _full_range_due(self, timestamp: float | None, tracking: bool) -> bool:
-        """Whether the full-range pass runs on this frame: ``FULL_RANGE_SECONDS`` after the last, and
-        with nobody tracked only if the picture changed since (or ``FULL_RANGE_IDLE_SECONDS`` after)."""
+    def _full_range_tiles(self, shape: tuple[int, ...], timestamp: float | None, tracking: bool) -> list[Roi]:
+        """The square tiles the full-range pass runs on in this frame: none until ``FULL_RANGE_SECONDS``
+        after the last pass; then every tile, but with nobody tracked only those in which the picture
+        changed since their last run (every tile ``FULL_RANGE_IDLE_SECONDS`` after the last pass)."""
+        h, w = shape[:2]
+        tiles = square_tiles(w, h)
         if timestamp is None or self._last_pass is None:
-            return True
+            return tiles
         since = timestamp - self._last_pass
         if since < FULL_RANGE_SECONDS:
-            return False
+            return []
         if tracking or since >= FULL_RANGE_IDLE_SECONDS or self._thumb_at_pass is None or self._thumb is None \
                 or self._thumb.shape != self._thumb_at_pass.shape:
-            return True
+            return tiles
         changed = cv2.absdiff(self._thumb, self._thumb_at_pass).max(axis=2) > FAR_CHANGE
-        return int(np.count_nonzero(changed)) >= FAR_CELLS
+        return [t for t in tiles if int(np.count_nonzero(changed[_cells(t, shape, changed.shape)])) >= FAR_CELLS]
+
+    def _passed(self, tiles: Sequence[Roi], shape: tuple[int, ...], tracking: bool) -> None:
+        """Remember the thumbnail where ``tiles`` were passed, so a tile is passed again when its part changes."""
+        if tracking or self._thumb is None:
+            self._thumb_at_pass = None
+            return
+        if self._thumb_at_pass is None or self._thumb_at_pass.shape != self._thumb.shape:
+            self._thumb_at_pass = self._thumb.copy()
+            return
+        for tile in tiles:
+            cells = _cells(tile, shape, self._thumb.shape)
+            self._thumb_at_pass[cells] = self._thumb[cells]
 
     def _tracked_due(self, timestamp: float | None) -> bool:
         """Whether tracked faces are read from their crops on this frame: on every frame, or about
@@ -355,6 +368,14 @@ def _roi(box: Box, shape: tuple[int, ...], scale: float = ROI_SCALE) -> Roi | No
     x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
     x1, y1 = min(w, int(cx + side / 2)), min(h, int(cy + side / 2))
     return (x0, y0, x1, y1) if min(x1 - x0, y1 - y0) >= MIN_ROI else None
+
+
+def _cells(tile: Roi, shape: tuple[int, ...], thumb_shape: tuple[int, ...]) -> tuple[slice, slice]:
+    """The thumbnail cells (rows, columns) that a tile of a frame of ``shape`` covers, partly or wholly."""
+    h, w = shape[:2]
+    rows, cols = thumb_shape[:2]
+    x0, y0, x1, y1 = tile
+    return (slice(y0 * rows // h, -(-y1 * rows // h)), slice(x0 * cols // w, -(-x1 * cols // w)))
 
 
 def _held(roi: Roi, last: list[Roi]) -> Roi:
