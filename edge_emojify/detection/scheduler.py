@@ -265,15 +265,12 @@ class ScheduledDetector:
         """The square tiles the full-range pass runs on in this frame: none until ``FULL_RANGE_SECONDS``
         after the last pass; then every tile, but with nobody tracked only those in which the picture
         changed since their last run (every tile ``FULL_RANGE_IDLE_SECONDS`` after the last pass)."""
-        h, w = shape[:2]
-        tiles = square_tiles(w, h)
-        if timestamp is None or self._last_pass is None:
-            return tiles
-        since = timestamp - self._last_pass
-        if since < FULL_RANGE_SECONDS:
+        since = None if timestamp is None or self._last_pass is None else timestamp - self._last_pass
+        if since is not None and since < FULL_RANGE_SECONDS:
             return []
-        if tracking or since >= FULL_RANGE_IDLE_SECONDS or self._thumb_at_pass is None or self._thumb is None \
-                or self._thumb.shape != self._thumb_at_pass.shape:
+        tiles = square_tiles(shape[1], shape[0])
+        if since is None or tracking or since >= FULL_RANGE_IDLE_SECONDS or self._thumb_at_pass is None \
+                or self._thumb is None or self._thumb.shape != self._thumb_at_pass.shape:
             return tiles
         changed = cv2.absdiff(self._thumb, self._thumb_at_pass).max(axis=2) > FAR_CHANGE
         return [t for t in tiles if int(np.count_nonzero(changed[_cells(t, shape, changed.shape)])) >= FAR_CELLS]
