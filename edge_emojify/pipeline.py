@@ -73,6 +73,13 @@ class Pipeline:
         if reset is not None:
             reset()
 
+    def frame_done(self) -> None:
+        """The frame is shown: what the detector queued beside the frame path may start
+        (``ScheduledDetector.frame_done``), in the time until the next frame."""
+        done = getattr(self.detector, "frame_done", None)  # a detector with work beside the frame path
+        if done is not None:
+            done()
+
     def close(self) -> None:
         """Stop the detector's worker thread, if it has one."""
         close = getattr(self.detector, "close", None)

@@ -826,6 +826,27 @@ def test_the_live_mirror_looks_for_far_faces_beside_the_frame_path_also_after_a_
     assert app.cfg is reloaded and app.pipeline.detector.worker._thread is not None
 
 
+def test_the_passes_beside_the_frame_path_start_once_the_frame_is_shown():
+    # Started with the frame, they competed with its drawing for the interpreter lock (scheduler.PassWorker).
+    events = []
+
+    class TellingSink(RecordingSink):
+        def show(self, image):
+            super().show(image)
+            events.append("shown")
+
+    cfg = Config(source=SourceConfig(kind="camera", timeout=0.5), display=DisplayConfig(mirror=False))
+    app = make_app([FlakySource(IMAGES)], TellingSink(), cfg=cfg)
+    worker = app.pipeline.detector.worker
+    start = worker.start
+    worker.start = lambda: (worker._pending is not None and events.append("started"), start())
+    process = app.pipeline.process
+    app.pipeline.process = lambda frame: (events.append("next frame"), process(frame))[1]
+    app.run(max_frames=2)
+    # The first frame queued a full-range pass: it starts after the frame is shown, not with the next one.
+    assert events[:3] == ["next frame", "shown", "started"] and events.count("shown") == 2
+
+
 def test_the_journal_sums_up_the_run_when_it_stops(caplog):
     caplog.set_level(logging.INFO, logger="edge_emojify")
     lost = FlakySource(IMAGES, ["garbage", "frame", "error"])

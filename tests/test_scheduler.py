@@ -297,7 +297,8 @@ def test_the_background_worker_never_makes_the_frame_path_wait():
         image = np.zeros((8, 8, 3), np.uint8)
         assert worker.submit(image, slow_full_range)
         image[:] = 7  # the caller reuses its buffer: the worker has its own copy
-        started.wait(5)
+        worker.start()
+        assert started.wait(5)
         assert worker.busy and worker.take() is None
         assert not worker.submit(image, slow_full_range)  # still busy: the frame goes on without a new pass
         release.set()
@@ -315,6 +316,34 @@ def test_the_background_worker_never_makes_the_frame_path_wait():
     assert not worker._thread.is_alive()
 
 
+def test_a_pass_queued_with_a_frame_starts_once_the_frame_is_done_or_at_the_next_frame():
+    # Begun at once, a pass competed with the rest of its frame for the interpreter lock (PassWorker).
+    det, _, full = scheduled(background=True)
+    image = np.full((480, 640, 3), 90, np.uint8)
+    started = threading.Event()
+    counted = full.detect
+
+    def full_range(tile, min_score):
+        started.set()
+        return counted(tile, min_score)
+
+    full.detect = full_range
+    try:
+        det.detect(image, (), 0.0)  # the first frame queues a full-range pass
+        assert det.worker.busy  # queued: the next frame submits nothing more
+        assert not started.wait(0.3)  # not begun while the frame is still being read, tracked and drawn
+        det.frame_done()
+        assert started.wait(5)
+        wait_for(lambda: not det.worker.busy)
+        started.clear()
+        det.detect(image, (), 1 + FULL_RANGE_IDLE_SECONDS)  # due again; the caller never says the frame is done
+        assert not started.wait(0.3)
+        det.detect(image, (), 1.1 + FULL_RANGE_IDLE_SECONDS)  # … so it begins with the next frame
+        assert started.wait(5)
+    finally:
+        det.close()
+
+
 def test_after_a_cut_a_run_started_on_the_old_picture_hands_over_nothing():
     release, started = threading.Event(), threading.Event()
 
@@ -326,12 +355,15 @@ def test_after_a_cut_a_run_started_on_the_old_picture_hands_over_nothing():
     worker = PassWorker(background=True)
     try:
         image = np.zeros((8, 8, 3), np.uint8)
-        assert worker.submit(image, slow_pass) and started.wait(5)
+        assert worker.submit(image, slow_pass)
+        worker.start()
+        assert started.wait(5)
         worker.forget()  # the next photo: the run still going looked at the last one
         release.set()
         wait_for(lambda: not worker.busy)
         assert worker.take() is None
         assert worker.submit(image, lambda im: raw((1, 1, 9, 9)))
+        worker.start()
         wait_for(lambda: not worker.busy)
         worker.forget()  # a finished run not taken yet is dropped as well
         assert worker.take() is None
@@ -348,6 +380,7 @@ def test_the_next_photo_shows_no_face_of_the_last_one():
     pipeline = build_pipeline(Config(), background=True)
     try:
         pipeline.process(frame_from_bgr(photo, 0, timestamp=0.0))
+        pipeline.frame_done()
         wait_for(lambda: not pipeline.detector.worker.busy)
         analysis = pipeline.process(frame_from_bgr(blank, 1, timestamp=0.1, cut=True))
         assert analysis.tracks == []
@@ -416,6 +449,7 @@ def test_closing_gives_up_on_a_hung_full_range_pass():
 
     worker = PassWorker(background=True)
     worker.submit(np.zeros((8, 8, 3), np.uint8), never_returns)
+    worker.start()
     assert hung.wait(5)
     closer = threading.Thread(target=worker.close)
     closer.start()
