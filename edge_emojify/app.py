@@ -209,7 +209,8 @@ class App:
             image = self.renderer.render(frame, tracks, self._canvas, self.stats)
             t2 = time.perf_counter()
             sink.show(image)
-            self.pipeline.frame_done()
+            self.pipeline.frame_done()  # work beside the frame path starts now, in the time until the next frame
+            self.renderer.frame_done()
             if self.remote is not None:  # O(1): a slot and a tally; the web thread does the rest
                 self.remote.publish_frame(image, self.renderer.mode)
                 self.remote.observe(tracks)

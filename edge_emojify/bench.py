@@ -97,6 +97,7 @@ def time_pipeline(cfg: Config, frames: list[Frame], warmup: int = 10, paced: boo
         renderer.render(frame, tracks, canvas, FrameStats())
         t2, l2, c2 = time.perf_counter(), time.thread_time(), time.process_time()
         pipeline.frame_done()  # as the live mirror does once the frame is shown
+        renderer.frame_done()
         if i < warmup:
             run_cpu = c2
             continue

@@ -826,8 +826,8 @@ def test_the_live_mirror_looks_for_far_faces_beside_the_frame_path_also_after_a_
     assert app.cfg is reloaded and app.pipeline.detector.worker._thread is not None
 
 
-def test_the_passes_beside_the_frame_path_start_once_the_frame_is_shown():
-    # Started with the frame, they competed with its drawing for the interpreter lock (scheduler.PassWorker).
+def test_the_work_beside_the_frame_path_starts_once_the_frame_is_shown():
+    # Started with the frame, it competed with the frame's drawing for the interpreter lock (scheduler.PassWorker).
     events = []
 
     class TellingSink(RecordingSink):
@@ -842,9 +842,12 @@ def test_the_passes_beside_the_frame_path_start_once_the_frame_is_shown():
     worker.start = lambda: (worker._pending is not None and events.append("started"), start())
     process = app.pipeline.process
     app.pipeline.process = lambda frame: (events.append("next frame"), process(frame))[1]
+    sprites = app.renderer.frame_done
+    app.renderer.frame_done = lambda: (events.append("sprites"), sprites())
     app.run(max_frames=2)
-    # The first frame queued a full-range pass: it starts after the frame is shown, not with the next one.
-    assert events[:3] == ["next frame", "shown", "started"] and events.count("shown") == 2
+    # The first frame queued a full-range pass: it starts after the frame is shown, not with the next
+    # one, and so do the sprites it asked for.
+    assert events[:4] == ["next frame", "shown", "started", "sprites"] and events.count("shown") == 2
 
 
 def test_the_journal_sums_up_the_run_when_it_stops(caplog):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -131,6 +132,9 @@ def test_a_live_mirror_shows_the_nearest_cached_emoji_while_the_right_one_is_mad
         assert stand_in is first
         assert atlas.sprite("sad", 225, 6).shape[0] >= 225  # another emoji has no stand-in: made at once
         atlas.gate.set()
+        time.sleep(0.3 * SCALE)
+        assert atlas.sprite("happy", 225, 6) is first  # not begun while the frame is being drawn …
+        atlas.frame_done()  # … but once it is shown
         right = wait_for(lambda: (s := atlas.sprite("happy", 225, 6)) is not first and s, what="the made sprite")
         assert 225 <= right.shape[0] and right.shape != first.shape
         assert atlas.made_on.count("MainThread") == 2 and len(atlas.made_on) == 3

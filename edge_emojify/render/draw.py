@@ -158,8 +158,12 @@ class EmojiAtlas:
     ``background`` (the live mirror) makes a new sprite in a thread of its own while the frame
     shows the nearest cached one of that emoji (``STAND_IN``): a face close to the camera needs
     sprites of 300-550 px, 1-2 ms each on one core here and several times that on a Pi: on the
-    bundled sample, making them was 2.4 of the 4.3 ms of the slowest tenth of drawings. Without it (a
-    recording, tests) every sprite is made when asked, so the pictures depend only on the input.
+    bundled sample, making them was 2.4 of the 4.3 ms of the slowest tenth of drawings. The thread
+    starts on them once the frame is shown (``frame_done``), in the time until the next frame: begun
+    at once, it shared the rest of the drawing's time with the frame path (Python's interpreter
+    lock), and drawings that asked for a sprite took 1.1-1.7 instead of 0.4 ms on a stage clip
+    handed over at its own rate. Without ``background`` (a recording, tests) every sprite is made
+    when asked, so the pictures depend only on the input.
     """
 
     def __init__(self, folder: Path, cache_mb: float = 8, background: bool = False) -> None:
@@ -179,7 +183,7 @@ class EmojiAtlas:
         self._cache_bytes = 0
         self._budget = cache_mb * 2**20
         self._maker = ThreadPoolExecutor(1, "sprites") if background else None
-        self._pending: dict[tuple[str, int, int], Future[Sprite]] = {}
+        self._pending: dict[tuple[str, int, int], Future[Sprite] | None] = {}  # None: asked, not started
 
     def sprite(self, name: str, size: float, angle: float = 0.0, hides: bool = False) -> Sprite:
         """Emoji ``name`` about ``size`` px wide, rotated ``angle`` degrees counter-clockwise;
@@ -191,11 +195,19 @@ class EmojiAtlas:
         if found is None and self._maker is not None:
             found = self._stand_in(name, size, angle, hides)
             if found is not None and key not in self._pending and len(self._pending) < MAX_PENDING:
-                self._pending[key] = self._maker.submit(self._make, name, key[1], key[2])
+                self._pending[key] = None
         if found is not None:
             self._cache.move_to_end(found)
             return self._cache[found]
         return self._keep(key, self._make(name, key[1], key[2]))
+
+    def frame_done(self) -> None:
+        """The frame is shown: the background maker starts on the sprites asked for while drawing it."""
+        if self._maker is None:
+            return
+        for key, made in self._pending.items():
+            if made is None:
+                self._pending[key] = self._maker.submit(self._make, *key)
 
     def close(self) -> None:
         """Stop the background maker (it finishes the sprite it is making)."""
@@ -213,7 +225,7 @@ class EmojiAtlas:
     def _collect(self) -> None:
         """Cache the sprites the background maker has finished."""
         for key, made in list(self._pending.items()):
-            if made.done():
+            if made is not None and made.done():
                 del self._pending[key]
                 if key not in self._cache:
                     self._keep(key, made.result())

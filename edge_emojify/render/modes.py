@@ -106,6 +106,7 @@ class Renderer:
         Afterwards ``changed`` lists the rectangles in which the canvas differs from the frame's
         picture where the mode knows them (the mirror showing the picture 1:1, as in a
         recording, whose encoder then converts only those), and is None otherwise."""
+        self.atlas.frame_done()  # sprites asked for by the last frame, if its shower never said it was shown
         self.changed = None
         MODES[self.mode](self, frame, tracks, canvas, stats)
         if self.cfg.show_fps and self.mode != "debug":
@@ -116,6 +117,11 @@ class Renderer:
             centred_text(canvas, stats.notice, canvas.shape[1] // 2, canvas.shape[0] - 12,
                          max(0.45, canvas.shape[1] / 1600))
         return canvas
+
+    def frame_done(self) -> None:
+        """The picture is shown: the sprites it asked for are made now, before the next one
+        (``EmojiAtlas.frame_done``)."""
+        self.atlas.frame_done()
 
     def draws_over_frame(self) -> bool:
         """Whether ``render`` may take the frame's own image as its canvas, saving a frame copy (a
