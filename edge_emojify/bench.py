@@ -152,7 +152,7 @@ def report(title: str, samples: dict[str, list[float]]) -> str:
     lines.append(f"{len(samples['frame'])} frames, {np.mean(samples['faces']):.2f} faces/frame{read}, "
                  f"{1000 / frame_mean:.1f} fps (mean {frame_mean:.2f} ms/frame), p95/p50 {p95 / p50:.2f}")
     if RUN in samples:
-        lines.append(f"CPU over the run: {samples[RUN][0]:.2f} ms a frame (every thread; the worker's "
+        lines.append(f"CPU over the run: {np.mean(samples[RUN]):.2f} ms a frame (every thread; the worker's "
                      "passes between frames too)")
     lines.append(steadiness_by_faces(samples))
     lines.append(idle_cost(samples))

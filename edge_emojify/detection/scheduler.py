@@ -26,8 +26,10 @@ long as the rest: a visible hitch on a Pi. So:
 - **Beside it**, in a worker thread on another core when ``background``: short range on the
   whole frame (``BlazeFaceDetector.short_range``) searches for newcomers every ``search_every``
   frames (``detector.search_every``), and the full-range pass (square tiles) looks for new far
-  faces a few times a second. Their faces are merged when they land, only where no fresh
-  detection already is (they are a few frames old), and tracked from then on. A newcomer found
+  faces a few times a second. They are queued with a frame and start once it is shown
+  (``frame_done``), in the time until the next frame, not beside the rest of it (``PassWorker``).
+  Their faces are merged when they land, only where no fresh detection already is (they are a
+  few frames old), and tracked from then on. A newcomer found
   a few frames late is not seen on a mirror, and the frame path, without the whole-frame pass,
   keeps an even pace (its p95 rose to 1.5-1.7 times its p50 with the search in line one frame
   in three).
