@@ -87,7 +87,7 @@ def time_pipeline(cfg: Config, frames: list[Frame], warmup: int = 10, paced: boo
                                        "cpu": [], "cpu-loop": []}
     faces, read, tracked = [], [], []
     period = frames[1].timestamp - frames[0].timestamp if paced and len(frames) > 1 else 0.0
-    start = time.perf_counter()
+    start, run_cpu = time.perf_counter(), time.process_time()
     for i, frame in enumerate(frames[:warmup] + frames):
         _sleep_until(start + i * period)
         c0, l0, t0 = time.process_time(), time.thread_time(), time.perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from edge_emojify import bench
 from edge_emojify.bench import idle_cost, steadiness_by_faces
 from edge_emojify.cli import main
+from edge_emojify.config import Config
 
 
 def test_bench_prints_every_stage_cpu_time_idle_cost_and_the_screen_path(capsys, monkeypatch):
@@ -70,3 +71,12 @@ def test_bench_counts_the_faces_the_emotion_model_reads(capsys):
     line = next(line for line in capsys.readouterr().out.splitlines() if "read by the emotion model" in line)
     faces, read = float(line.split()[2]), float(line.split("(")[1].split()[0])
     assert faces >= 1.9 and abs(read - faces / 2) <= 0.15
+
+
+def test_the_cpu_over_the_run_holds_every_frames_cpu_and_what_ran_between_frames():
+    # Paced, the worker's passes run between frames, in no frame's own CPU time; the run's figure has them.
+    cfg = Config()
+    samples = bench.time_pipeline(cfg, bench.load_frames(cfg, 12, 640, faces=1), paced=True)
+    (run,) = samples["cpu-run"]
+    assert run * len(samples["cpu"]) >= sum(samples["cpu"]) > 0
+    assert f"CPU over the run: {run:.2f} ms a frame" in bench.report("x", samples)
