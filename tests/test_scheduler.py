@@ -367,6 +367,12 @@ def test_after_a_cut_a_run_started_on_the_old_picture_hands_over_nothing():
         wait_for(lambda: not worker.busy)
         worker.forget()  # a finished run not taken yet is dropped as well
         assert worker.take() is None
+        assert worker.submit(image, lambda im: raw((1, 1, 9, 9)))
+        worker.forget()  # a run queued but not begun is dropped unrun: the next frame may queue its own
+        assert not worker.busy and worker.submit(image, lambda im: raw((2, 2, 9, 9)))
+        worker.start()
+        wait_for(lambda: not worker.busy)
+        assert worker.take().boxes.tolist() == [[2, 2, 9, 9]]
     finally:
         release.set()
         worker.close()

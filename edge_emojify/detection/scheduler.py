@@ -101,8 +101,8 @@ class PassWorker:
     ``submit`` hands over a frame and what to run on it unless a run is queued or going; ``start``
     lets the queued run begin, once the frame path is done with its frame; ``take`` returns a
     finished run's candidates once. A busy worker never makes the frame path wait. ``forget``
-    drops what was found in earlier frames, even by a run still going: after a cut (the next
-    photo, a clip starting over) those faces are not in the picture.
+    drops what was found in earlier frames, even by a run still going, and a run queued but not
+    begun: after a cut (the next photo, a clip starting over) those faces are not in the picture.
 
     Why a run waits for ``start``: begun at once, it shared the rest of its frame (reading,
     tracking, drawing) with the frame path, which then waited for Python's interpreter lock
@@ -158,6 +158,8 @@ class PassWorker:
         with self._lock:
             self._generation += 1
             self._result = None
+            if self._pending is not None:  # queued, not begun: it would look at the last picture for nothing
+                self._pending, self._busy = None, False
 
     def _run(self) -> None:
         while not self._stop.is_set():
