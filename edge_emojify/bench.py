@@ -112,7 +112,7 @@ def time_pipeline(cfg: Config, frames: list[Frame], warmup: int = 10, paced: boo
         read.append(sum(1 for t in tracks if t.verdict.time == frame.timestamp))  # by the emotion model
     pipeline.close()  # waits for the worker's last run, so its CPU time counts
     renderer.atlas.close()
-    samples["cpu-run"] = [(time.process_time() - run_cpu) * 1e3 / len(frames)]
+    samples[RUN] = [(time.process_time() - run_cpu) * 1e3 / len(frames)]
     samples["faces"], samples["read"], samples["tracked"] = faces, read, tracked
     return samples
 
