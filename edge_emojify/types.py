@@ -28,7 +28,7 @@ class Frame:
     timestamp: float  # seconds: camera time, or the position in a file (never processing time)
     index: int = 0
     scale: float = 1.0
-    cut: bool = False  # a new scene (another photo, a video restarting): faces do not carry over
+    cut: bool = False  # a new scene (another photo, a clip restarting, its next shot): faces do not carry over
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

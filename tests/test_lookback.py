@@ -31,9 +31,9 @@ def guessed_on(index: int, track_id: int, box, last_read: int) -> Track:
     return track(track_id, box, missed=index - last_read, seen=last_read / 30)
 
 
-def waiting(index: int, tracks=(), analysed: bool = True) -> Waiting:
+def waiting(index: int, tracks=(), analysed: bool = True, cut: bool = False) -> Waiting:
     image = np.full((8, 8, 3), index, np.uint8)  # the frame's index, so the finder knows which frame it sees
-    frame = Frame(image, image[..., 0], index / 30, index)
+    frame = Frame(image, image[..., 0], index / 30, index, cut=cut)
     return Waiting(Picture(image, index, index / 30, index), frame, list(tracks), analysed)
 
 
@@ -75,6 +75,20 @@ def test_frames_come_out_once_the_hold_is_full_and_a_seen_face_is_not_looked_bac
     ready = [len(look.add(waiting(i, [track(1, walker.box(i))] if i else []))) for i in range(5)]
     assert ready == [0, 0, 1, 1, 1]
     assert walker.asked == [0]  # looked back once, when track 1 first came; frame 0 was the only one waiting
+
+
+def test_looking_back_stops_at_the_cut_that_began_the_faces_shot():
+    # The finder would find a face at that place in every frame; frames before the cut on frame 3
+    # show another shot, and a face found on a cut's own frame has no earlier frame of its shot.
+    for found_on, asked in ((6, [5, 4, 3]), (3, [])):
+        walker = Walker(first=0)
+        look = LookBack(6, walker)
+        out = []
+        for i in range(8):
+            out += look.add(waiting(i, [track(7, walker.box(i))] if i == found_on else [], cut=i == 3))
+        out += look.drain()
+        assert walker.asked == asked
+        assert [len(w.covered) for w in out] == [int(3 <= i <= found_on) for i in range(8)]
 
 
 def test_looking_back_stops_at_a_frame_where_the_face_was_covered_or_not_analysed():

@@ -188,6 +188,20 @@ def test_a_face_that_walks_in_between_two_searches_is_covered_from_its_first_fra
     assert bare_frames(tmp_path / "without.mp4", look_back=False) == ([3, 4, 5, 6, 7], 0, faces - 5)
 
 
+def test_after_a_cut_no_emoji_stays_where_the_last_shot_had_its_faces(tmp_path):
+    # Two faces until frame 15, then an empty room: kept, their tracks would be drawn where the
+    # tracker predicts them for tracking.expire_seconds (12 frames) over the room.
+    shots = make_clip(tmp_path / "cut.mp4", frames=30, audio=False, keep_images=True, cut=15)
+    assert all(len(b) == 2 for b in shots.boxes[:15]) and not any(shots.boxes[15:])
+    out = tmp_path / "o.mp4"
+    report = Emojifier(video_config(Config())).video(shots.path, out, quiet=True)
+    images, _, _ = read_video(out)
+    h, w = images[0].shape[:2]
+    assert [i for i in range(15, 30) if changed(shots.images[i], images[i], (0, 0, w, h)) > 0.001] == []
+    assert all(changed(shots.images[i], images[i], box) > 0.95 for i in range(15) for box in shots.boxes[i])
+    assert report.coverage.predicted_frames == 0
+
+
 def test_blur_hides_faces_without_an_emoji(clip, tmp_path):
     out = tmp_path / "blur.mp4"
     assert main(["video", str(clip.path), "-o", str(out), "--blur", "-q"]) == 0

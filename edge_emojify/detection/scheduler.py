@@ -61,6 +61,7 @@ import numpy as np
 
 from edge_emojify.detection.blazeface import RawDetections
 from edge_emojify.detection.detector import BlazeFaceDetector, concat, finish, shift, square_tiles
+from edge_emojify.resample import thumbnail
 from edge_emojify.types import Face, iou
 
 log = logging.getLogger(__name__)
@@ -223,15 +224,7 @@ class ScheduledDetector:
         return _new_only(concat(parts), known)
 
     def _moved(self, image: np.ndarray) -> bool:
-        h, w = image.shape[:2]
-        size = (THUMB_WIDTH, max(1, round(h * THUMB_WIDTH / w)))
-        # Two whole rows per thumbnail row, averaged with every pixel of them (20 at 640x360, 40 at
-        # 720p, per cell), average sensor noise away. A view of every k-th row goes into OpenCV
-        # as it is (only the row stride changes), so a frame fresh from the camera is read a row in
-        # five: 0.05 ms at 640x360 here, against 0.11 for picking 4 x 4 pixels a cell (nearest)
-        # first and 0.2 for an area resize of the whole frame.
-        rows = image[::max(1, h // (2 * size[1]))]
-        thumb = cv2.resize(rows, size, interpolation=cv2.INTER_AREA)
+        thumb = thumbnail(image, THUMB_WIDTH)
         previous, self._thumb = self._thumb, thumb
         if previous is None or previous.shape != thumb.shape:
             return True

@@ -29,7 +29,8 @@ class MovingFacesSource:
     """``faces`` heads, faces about ``face_px`` wide, moving on smooth Lissajous paths."""
 
     def __init__(self, faces: int = 2, size: tuple[int, int] = (640, 480), face_px: int = 80,
-                 detect_width: int = 640, seed: int = 0, appear: tuple[int, ...] = ()) -> None:
+                 detect_width: int = 640, seed: int = 0, appear: tuple[int, ...] = (),
+                 wall: tuple[int, int, int] = (110, 110, 110)) -> None:
         self.name = f"synthetic {faces} face(s)"
         self.fps = 30.0  # its own clock: the motion is defined per frame, whatever the CPU's speed
         self.size = size
@@ -49,7 +50,8 @@ class MovingFacesSource:
         self._phase = rng.uniform(0, 2 * np.pi, (faces, 2))
         self._speed = rng.uniform(0.01, 0.03, (faces, 2))
         self._appear = (*appear, *[0] * (faces - len(appear)))  # the frame each face walks in on (counted from 0)
-        self._wall = np.full((size[1], size[0], 3), 110, np.uint8)
+        self._wall = np.empty((size[1], size[0], 3), np.uint8)
+        self._wall[:] = wall  # BGR
         self._index = 0
 
     def read(self) -> Frame:

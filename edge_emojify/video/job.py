@@ -4,7 +4,9 @@ The frames go through the mirror's own pipeline and renderer (docs/design.md), w
 settings a recording wants: never mirrored, faces covered whole (``display.cover = "full"``,
 or ``"blur"``) and time taken from the file's timestamps, so what a face shows follows the clip
 and not this machine's speed. Nothing is dropped for speed. Frames wait a few frames before they
-are drawn, so a face found late is covered from its first frame (``video/lookback.py``).
+are drawn, so a face found late is covered from its first frame (``video/lookback.py``), and two
+frames before they are analysed, so the first frame of each shot of an edited clip is known to be
+a cut and the faces of the last shot do not carry over into it (``video/cuts.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import dataclasses
 import logging
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,8 +32,9 @@ from edge_emojify.resources import emoji_dir
 from edge_emojify.sources.base import frame_from_bgr
 from edge_emojify.sources.images import IMAGE_SUFFIXES
 from edge_emojify.video.coverage import Coverage
+from edge_emojify.video.cuts import CutFinder
 from edge_emojify.video.lookback import LookBack, Waiting, frames_to_hold
-from edge_emojify.video.media import VIDEO_SUFFIXES, AudioPacket, MediaReader, Output
+from edge_emojify.video.media import VIDEO_SUFFIXES, AudioPacket, MediaReader, Output, Picture
 from edge_emojify.video.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -148,6 +152,14 @@ class Emojifier:
                 media_seconds = picture.time + 1 / float(reader.rate)
                 progress.update(media_seconds)
 
+        def analyse(picture: Picture, cut: bool) -> None:
+            frame = frame_from_bgr(picture.image, picture.index, self.cfg.source.detect_width, picture.time,
+                                   cut=cut, luma=picture.luma)
+            analysis = self.pipeline.process(frame)
+            draw(look_back.add(Waiting(picture, frame, analysis.tracks if analysis else [],  # type: ignore[union-attr]
+                                       analysed=analysis is not None)))
+
+        cuts, undecided = CutFinder(), deque[Picture]()  # frames waiting for their cut verdict
         try:
             for item in reader:
                 if isinstance(item, AudioPacket):
@@ -158,10 +170,12 @@ class Emojifier:
                     canvas = None if over_frame else np.zeros_like(item.image)
                     held = frames_to_hold(float(reader.rate), self.cfg.detector.search_every, item.nbytes)
                     look_back = LookBack(held, getattr(self.pipeline.detector, "find_near", None))
-                frame = frame_from_bgr(item.image, item.index, self.cfg.source.detect_width, item.time, luma=item.luma)
-                analysis = self.pipeline.process(frame)
-                draw(look_back.add(Waiting(item, frame, analysis.tracks if analysis else [],  # type: ignore[union-attr]
-                                           analysed=analysis is not None)))
+                undecided.append(item)
+                cut = cuts.push(item.image)
+                if cut is not None:
+                    analyse(undecided.popleft(), cut)
+            for cut in cuts.drain():
+                analyse(undecided.popleft(), cut)
             if output.writer is None or look_back is None:
                 raise UserError(f"{reader.path} has no video frames; pass a video that plays")
             draw(look_back.drain())

@@ -7,8 +7,9 @@ is not live: its frames can wait. So the whole frame is searched only as often a
 pass runs, tracked faces are read from crops around them in between, and each analysed frame
 waits here for as many frames as a search may come late. When a face appears that no earlier
 frame had, the crop model looks for it in the waiting frames, newest first, each time around
-where it was a frame later, until it is not there or already covered; every frame it is found in
-gets it covered with the emoji of its first reading. Then the frames are drawn, oldest first.
+where it was a frame later, until it is not there or already covered, or its shot began (a cut,
+``video/cuts.py``); every frame it is found in gets it covered with the emoji of its first
+reading. Then the frames are drawn, oldest first.
 
 Holding frames also lets a recording read its tracked faces less often than every frame
 (``detector.track_rate``): a face the detector did not read on a frame, skipped or missed, is
@@ -76,7 +77,8 @@ class LookBack:
         for track in waiting.tracks:
             if track.track_id not in self._seen:
                 self._seen.add(track.track_id)
-                self._look_back(track)
+                if not waiting.frame.cut:  # the frames before a cut show another shot
+                    self._look_back(track)
             if not track.missed:
                 self._bridge(track)
         if waiting.analysed:
@@ -123,6 +125,8 @@ class LookBack:
             earlier.found_late.append(dataclasses.replace(track, face=face, missed=0, seen=earlier.frame.timestamp))
             self.found += 1
             box = face.box
+            if earlier.frame.cut:
+                return  # its shot starts here
 
 
 def _between(a: Face, b: Face, share: float) -> Face:

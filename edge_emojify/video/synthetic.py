@@ -17,6 +17,7 @@ from edge_emojify.video.media import import_av
 
 SAMPLE_RATE = 48000
 MARK = 40  # side of the red mark in the stored image's top-left corner
+CUT_WALL = (60, 120, 200)  # BGR: the warm empty room a clip cuts to (``make_clip(cut=...)``)
 
 
 @dataclass
@@ -29,14 +30,17 @@ class Clip:
 
 def make_clip(path: Path, frames: int = 45, size: tuple[int, int] = (640, 360), fps: int = 30, faces: int = 2,
               face_px: int = 90, audio: bool = True, rotation: int = 0, vfr: bool = False,
-              codec: str = "libx264", keep_images: bool = False, appear: tuple[int, ...] = ()) -> Clip:
+              codec: str = "libx264", keep_images: bool = False, appear: tuple[int, ...] = (),
+              cut: int = 0) -> Clip:
     """Write a clip; ``vfr`` spaces frames 1/fps and 3/fps apart in turn, like a phone that drops frames;
-    ``appear`` gives the frame each face walks in on (the rest are there from the start).
+    ``appear`` gives the frame each face walks in on (the rest are there from the start); from frame
+    ``cut`` on (when not 0) the clip cuts to another shot, an empty room with a warm wall.
 
     A red square marks the stored image's top-left corner, so a turn of the picture shows.
     """
     clip = Clip(path)
     source = MovingFacesSource(faces=faces, size=size, face_px=face_px, appear=appear)
+    empty_room = MovingFacesSource(faces=0, size=size, wall=CUT_WALL)
     time_base = Fraction(1, 90000) if codec == "libx264" else Fraction(1, fps)  # MPEG-4 part 2: at most 1/65535
     tick = int(1 / (time_base * fps))
     av = import_av()
@@ -53,9 +57,10 @@ def make_clip(path: Path, frames: int = 45, size: tuple[int, int] = (640, 360), 
             sound = out.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
         pts = 0
         for i in range(frames):
-            image = source.read().image.copy()
+            shot = empty_room if cut and i >= cut else source
+            image = shot.read().image.copy()
             image[:MARK, :MARK] = (0, 0, 255)
-            clip.boxes.append(list(source.boxes))
+            clip.boxes.append(list(shot.boxes))
             clip.times.append(float(pts * time_base))
             if keep_images:
                 clip.images.append(image)
