@@ -48,7 +48,8 @@ def load_frames(cfg: Config, count: int, width: int, faces: int | None = None) -
                 image = cv2.resize(image, (width, round(image.shape[0] * width / image.shape[1])),
                                    interpolation=cv2.INTER_AREA)
             # The source's own clock: tracks expire and slow passes are paced in frame time. A clip
-            # starting over is a cut, as in the live mirror: its faces do not carry over.
+            # cutting to its next shot or starting over is a cut, as in the live mirror: its faces do
+            # not carry over.
             frames.append(frame_from_bgr(image, len(frames) + 1, cfg.source.detect_width, len(frames) / source.fps,
                                          cut=frame.cut))
     finally:

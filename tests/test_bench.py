@@ -57,12 +57,13 @@ def test_paced_frames_are_handed_over_at_the_sources_rate(capsys, monkeypatch):
     assert len(set(dues)) == 1  # unpaced: every frame due at once
 
 
-def test_the_sample_starting_over_is_a_cut_as_in_the_live_mirror():
-    # The bundled sample has 90 frames: the 91st starts it over, and its faces must not carry over.
+def test_the_samples_shots_and_its_start_over_are_cuts_as_in_the_live_mirror():
+    # The bundled sample has 90 frames in four shots (frames 22, 44 and 66 start the next one) and
+    # the 91st starts it over: at each, its faces must not carry over.
     from edge_emojify.config import Config
 
     frames = bench.load_frames(Config(), 95, 0)
-    assert [i for i, f in enumerate(frames) if f.cut] == [90]
+    assert [i for i, f in enumerate(frames) if f.cut] == [22, 44, 66, 90]
 
 
 def test_bench_counts_the_faces_the_emotion_model_reads(capsys):

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from edge_emojify.cuts import HUE_TURN, MIN_CHANGE, WINDOW, CutFinder, change
 from edge_emojify.resources import DATA_DIR
 from edge_emojify.sources.synthetic import MovingFacesSource
-from edge_emojify.video.cuts import HUE_TURN, MIN_CHANGE, WINDOW, CutFinder, change
 
 SIZE = (320, 180)
 

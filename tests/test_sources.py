@@ -94,6 +94,24 @@ def test_a_looping_video_starts_again_at_its_first_frame():
     video.close()
 
 
+def test_a_video_marks_the_first_frame_of_each_shot_and_of_each_pass_as_a_cut(tmp_path):
+    # Each frame goes out two frames after it is decoded (the cut finder looks at the frames after
+    # it too), with its own media time; the end of the clip comes out too.
+    from clips import make_clip
+
+    shots = make_clip(tmp_path / "cut.mp4", frames=30, audio=False, keep_images=True, cut=12)
+    video = VideoFileSource(shots.path, SourceConfig(loop=True))
+    frames = [video.read() for _ in range(65)]
+    assert [f.index for f in frames if f.cut] == [13, 31, 43, 61]  # frame 12, the start over, 12 again ...
+    assert [f.timestamp for f in frames[:3]] == pytest.approx([0, 1 / 30, 2 / 30])
+    assert np.abs(frames[29].image.astype(int) - shots.images[29]).mean() < 8  # the last frame, then the first
+    assert np.abs(frames[30].image.astype(int) - shots.images[0]).mean() < 8
+    video.close()
+    once = VideoFileSource(shots.path, SourceConfig(loop=False))
+    assert sum(1 for _ in iter(once.read, None)) == 30
+    once.close()
+
+
 def test_a_single_still_is_decoded_once_and_paced_when_realtime(tmp_path, monkeypatch):
     path = tmp_path / "still.png"
     cv2.imwrite(str(path), np.full((30, 40, 3), 77, np.uint8))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from edge_emojify.config import SourceConfig
+from edge_emojify.cuts import CutFinder
 from edge_emojify.sources.base import SourceError, frame_from_bgr
 from edge_emojify.types import Frame
 
@@ -61,7 +64,12 @@ class CameraSource:
 
 
 class VideoFileSource:
-    """A video file, played at its own frame rate when ``realtime`` (else as fast as read)."""
+    """A video file, played at its own frame rate when ``realtime`` (else as fast as read).
+
+    Each frame goes out two frames after it is decoded, marked ``cut`` where the clip cuts to
+    another shot (``cuts.py``) or starts over, so the faces of one shot do not carry over
+    into the next.
+    """
 
     def __init__(self, path: Path, cfg: SourceConfig, realtime: bool = False) -> None:
         if not path.is_file():
@@ -76,16 +84,16 @@ class VideoFileSource:
         self._period = 1.0 / self.fps if realtime else 0.0
         self._next = time.monotonic()
         self._index = 0
+        self._cuts = CutFinder()
+        self._undecided: deque[tuple[np.ndarray, float, bool]] = deque()  # image, media time, restarted
+        self._ready: deque[tuple[np.ndarray, float, bool]] = deque()  # the same, and whether a cut
 
     def read(self) -> Frame | None:
-        ok, image = self._cap.read()
-        restarted = False
-        if not ok and self.cfg.loop and self._index > 0:
-            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            ok, image = self._cap.read()
-            restarted = True
-        if not ok:
+        while not self._ready and self._decode():
+            pass
+        if not self._ready:
             return None
+        image, timestamp, cut = self._ready.popleft()
         if self._period:
             self._next += self._period
             delay = self._next - time.monotonic()
@@ -93,10 +101,33 @@ class VideoFileSource:
                 time.sleep(delay)
             else:
                 self._next = time.monotonic()
-        # Media time (frames played / fps, across loops), so the emoji follows the clip, not the CPU.
-        timestamp = self._index / self.fps
         self._index += 1
-        return frame_from_bgr(image, self._index, self.cfg.detect_width, timestamp, cut=restarted)
+        return frame_from_bgr(image, self._index, self.cfg.detect_width, timestamp, cut=cut)
+
+    def _decode(self) -> bool:
+        """Decode the next frame and hand on the frames whose verdicts are in; False at the end."""
+        ok, image = self._cap.read()
+        decoded = self._index + len(self._ready) + len(self._undecided)
+        restarted = False
+        if not ok and self.cfg.loop and decoded > 0:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, image = self._cap.read()
+            restarted = True
+        if restarted or not ok:  # the frames of the last pass get their verdicts now
+            self._decided(self._cuts.drain())
+        if not ok:
+            return False
+        # Media time (frames played / fps, across loops), so the emoji follows the clip, not the CPU.
+        self._undecided.append((image, decoded / self.fps, restarted))
+        verdict = self._cuts.push(image)
+        if verdict is not None:
+            self._decided([verdict])
+        return True
+
+    def _decided(self, verdicts: list[bool]) -> None:
+        for verdict in verdicts:
+            image, timestamp, restarted = self._undecided.popleft()
+            self._ready.append((image, timestamp, restarted or verdict))
 
     def close(self) -> None:
         self._cap.release()

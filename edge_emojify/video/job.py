@@ -6,7 +6,7 @@ or ``"blur"``) and time taken from the file's timestamps, so what a face shows f
 and not this machine's speed. Nothing is dropped for speed. Frames wait a few frames before they
 are drawn, so a face found late is covered from its first frame (``video/lookback.py``), and two
 frames before they are analysed, so the first frame of each shot of an edited clip is known to be
-a cut and the faces of the last shot do not carry over into it (``video/cuts.py``).
+a cut and the faces of the last shot do not carry over into it (``cuts.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 
 from edge_emojify.atomic import usual_mode, write_atomically
 from edge_emojify.config import Config
+from edge_emojify.cuts import CutFinder
 from edge_emojify.errors import UserError
 from edge_emojify.pipeline import Pipeline, build_pipeline
 from edge_emojify.render.draw import EmojiAtlas
@@ -32,7 +33,6 @@ from edge_emojify.resources import emoji_dir
 from edge_emojify.sources.base import frame_from_bgr
 from edge_emojify.sources.images import IMAGE_SUFFIXES
 from edge_emojify.video.coverage import Coverage
-from edge_emojify.video.cuts import CutFinder
 from edge_emojify.video.lookback import LookBack, Waiting, frames_to_hold
 from edge_emojify.video.media import VIDEO_SUFFIXES, AudioPacket, MediaReader, Output, Picture
 from edge_emojify.video.timeline import Timeline

@@ -8,7 +8,7 @@ pass runs, tracked faces are read from crops around them in between, and each an
 waits here for as many frames as a search may come late. When a face appears that no earlier
 frame had, the crop model looks for it in the waiting frames, newest first, each time around
 where it was a frame later, until it is not there or already covered, or its shot began (a cut,
-``video/cuts.py``); every frame it is found in gets it covered with the emoji of its first
+``cuts.py``); every frame it is found in gets it covered with the emoji of its first
 reading. Then the frames are drawn, oldest first.
 
 Holding frames also lets a recording read its tracked faces less often than every frame

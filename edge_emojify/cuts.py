@@ -1,11 +1,13 @@
-"""Where a recording cuts to another shot, so the faces of the last shot do not carry over.
+"""Where a video cuts to another shot, so the faces of the last shot do not carry over.
 
 Edited footage (a TV scene, a vlog, a phone's highlight reel) cuts from shot to shot. A face
 tracked when the picture cut away kept its track, and its emoji, where the tracker predicted it
 until the track expired (``tracking.expire_seconds``): an emoji over a table or a wall for a
-third of a second after a cut, and a face first found after the cut was looked back for in the
-frames before it (``video/lookback.py``). ``Pipeline.process`` forgets every face on a frame
-marked ``cut``; this finds those frames.
+third of a second after a cut, or a face of the new shot taking over an old face's track and
+expression; and a recording looked back for a face first found after a cut in the frames before
+it (``video/lookback.py``). ``Pipeline.process`` forgets every face on a frame marked ``cut``;
+this finds those frames, for a recording (``video/job.py``) and for a video file the live mirror
+plays (``sources/opencv.py``). A camera does not cut.
 
 The rule is PySceneDetect's adaptive detector with its published defaults: a frame's change from
 the one before (the mean absolute difference of hue, saturation and value, hue taken around its
