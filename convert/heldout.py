@@ -18,10 +18,12 @@ from convert.fer_data import FerSet, load, load_folder, stratified_split
 
 @dataclass(frozen=True)
 class Heldout:
-    """The training portion's class frequencies and the validation faces, as the card's run split them."""
+    """The training portion (its faces and class frequencies) and the validation faces, as the card's run
+    split them."""
 
     prior: np.ndarray  # (7,) class frequencies of the faces the model trained on
     validation: FerSet
+    training: FerSet  # the faces the model trained on
     split_seed: int
     val_fraction: float
 
@@ -44,4 +46,4 @@ def heldout(data_source: str, card: dict, progress: bool = False) -> Heldout:
     train = data.split("Training")
     train_idx, val_idx = stratified_split(train.labels, fraction, seed)
     prior = np.bincount(train.labels[train_idx], minlength=7) / len(train_idx)
-    return Heldout(prior.astype(np.float64), train.select(val_idx), seed, fraction)
+    return Heldout(prior.astype(np.float64), train.select(val_idx), train.select(train_idx), seed, fraction)

@@ -62,7 +62,7 @@ def _commands(card: dict) -> list[str]:
         source = args[args.index("--data") + 1] if "--data" in args else "FER2013"
         training = [f"python -m convert.pack_device --data {source}  # writes {', '.join(packed)}", *training]
     evaluations = [ev["command"] for ev in card.get("evaluation", {}).values() if "command" in ev]
-    fit = [card["prior_correction"]["command"]] if card.get("prior_correction") else []
+    fit = [card[section]["command"] for section in ("prior_correction", "contrast") if card.get(section)]
     return [*training, conversion, *fit, *evaluations]
 
 
@@ -127,6 +127,7 @@ def render(card: dict) -> str:
         lines += [f"| {name} | {_pct(c['precision'])} | {_pct(c['recall'])} | {_pct(c['f1'])} | {c['support']} |"
                   for name, c in per_class.items()]
     lines += _prior_correction(card)
+    lines += _contrast(card)
     lines += ["", "Commands that made it:", "", "```sh", *_commands(card), "```"]
     return "\n".join(lines)
 
@@ -159,6 +160,22 @@ def _prior_correction(card: dict) -> list[str]:
                     acc = figures["accuracy"]["all"] if isinstance(figures["accuracy"], dict) else figures["accuracy"]
                     lines.append(f"| {kind} | {label} | {_pct(acc)} | {_pct(figures['macro_f1'])} | "
                                  + " | ".join(_pct(figures["recall"][n]) for n in names) + " |")
+    return lines
+
+
+def _contrast(card: dict) -> list[str]:
+    """The lift the mirror applies to flat crops, and what it does under each lighting on validation."""
+    lift = card.get("contrast")
+    if not lift:
+        return ["", "No contrast lift is fitted: the mirror reads every crop as it is."]
+    lines = ["", f"**Contrast lift (the mirror applies it)**: a crop with a grey standard deviation under "
+             f"{lift['below_std']:g} (flatter than 98 % of the training faces: a face lit from behind, a dim "
+             f"hall) is stretched to mean {lift['mean']:g} and standard deviation {lift['std']:g}, fitted on "
+             f"{lift['fitted_on']}. `emotion.lift_contrast = false` turns it off. Accuracy (%) on the "
+             f"{lift['validation']['faces']} validation faces, lit as the first column says:", "",
+             "| validation faces | without | with | faces stretched |", "|---|---|---|---|"]
+    lines += [f"| {name} | {_pct(row['without'])} | {_pct(row['with'])} | {row['stretched']} |"
+              for name, row in lift["validation"]["accuracy"].items()]
     return lines
 
 

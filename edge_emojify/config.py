@@ -78,6 +78,8 @@ class EmotionConfig:
     threads: int = _opt(1, "TFLite interpreter threads", lo=1, hi=8)
     prior_correction: bool = _opt(True, "divide the scores by the training class frequencies to the power "
                                   "tau fitted in the model card, so rare emotions (disgust, fear) can win")
+    lift_contrast: bool = _opt(True, "stretch a face crop flatter (darker, backlit) than 98 % of the training "
+                               "faces to their median contrast before reading it, as fitted in the model card")
     max_rate: float = _opt(15.0, "most times a second each face's expression is read; the decision averages "
                            "over smoothing_seconds either way, so a 30 fps camera reads each face every other "
                            "frame (0 = every frame)", lo=0.0, hi=240.0)

@@ -1,10 +1,10 @@
 """The model card, ``models/emotion.json``: its schema, in one place for the app and for convert/.
 
-convert/ writes it (``convert_tflite`` builds it, ``fit_prior`` and ``evaluate`` add their
-sections), the app reads the parts it relies on (:class:`ModelCard`), and
+convert/ writes it (``convert_tflite`` builds it, ``fit_prior``, ``fit_contrast`` and ``evaluate``
+add their sections), the app reads the parts it relies on (:class:`ModelCard`), and
 ``python -m convert.model_card`` renders it for README. The card sits beside the model with the
 same name; it is the contract between the two: labels in output order, input size, how the crop
-is made, the prior correction, and how the model was made and measured.
+is made, the prior correction, the contrast lift, and how the model was made and measured.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ CROP = {"margin": 0.15, "align_eyes": True,
 INPUT_VALUES = ("raw grayscale pixels 0..255 quantised with the input tensor's scale and zero point "
                 "(x = pixel - 128); normalisation is inside the model")
 # Sections that measure one model file: kept when the card is rewritten for the same file only.
-MEASURED = ("prior_correction", "evaluation")
+MEASURED = ("prior_correction", "contrast", "evaluation")
 
 
 def card_path(model_path: Path) -> Path:
@@ -89,6 +89,10 @@ class ModelCard:
     align: bool  # rotate the crop so the eyes are level
     prior: tuple[float, ...] = ()  # class frequencies of the training data, in label order
     tau: float = 0.0  # prior correction strength fitted on validation (0 = none; cards without it)
+    # A crop with less grey contrast (standard deviation) than ``contrast_below`` is stretched to
+    # the training faces' median mean and contrast (``emotion.lift_contrast``; 0 = cards without it).
+    contrast_below: float = 0.0
+    contrast_to: tuple[float, float] = (0.0, 0.0)  # (mean, standard deviation)
 
     @classmethod
     def load(cls, path: Path) -> ModelCard:
@@ -96,15 +100,20 @@ class ModelCard:
         try:
             crop = data["crop"]
             correction = data.get("prior_correction") or {}
+            contrast = data.get("contrast") or {}
             card = cls(tuple(data["labels"]), int(data["input"]["size"]), float(crop["margin"]),
                        bool(crop["align_eyes"]), tuple(float(p) for p in correction.get("prior", ())),
-                       float(correction.get("tau", 0.0)))
+                       float(correction.get("tau", 0.0)), float(contrast.get("below_std", 0.0)),
+                       (float(contrast.get("mean", 0.0)), float(contrast.get("std", 0.0))))
         except (ValueError, KeyError, TypeError) as exc:
             raise UserError(f"model card {path} is unreadable ({exc.__class__.__name__}: {exc}); "
                             "rebuild it with convert/") from None
         if card.labels != EMOTIONS:
             raise UserError(f"model card {path} lists labels {list(card.labels)}; the app needs "
                             f"{list(EMOTIONS)} in that order: retrain or fix the card")
+        if card.contrast_below and not (0 < card.contrast_to[0] < 255 and card.contrast_to[1] > card.contrast_below):
+            raise UserError(f"model card {path} has contrast.below_std but no mean within 0..255 and std above it; "
+                            "refit it with python -m convert.fit_contrast")
         if card.tau and (len(card.prior) != len(card.labels) or min(card.prior) <= 0):
             raise UserError(f"model card {path} has prior_correction.tau but no positive prior for each of "
                             f"its {len(card.labels)} labels; refit it with python -m convert.fit_prior")

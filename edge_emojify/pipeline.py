@@ -128,5 +128,6 @@ def build_pipeline(cfg: Config, background: bool = False) -> Pipeline:
                         "re-extract it with python -m convert.extract_detector") from None
     if cfg.detector.range == "auto":
         detector = ScheduledDetector(detector, background)
-    emotion = EmotionModel(cfg.emotion_model, cfg.emotion.threads, cfg.emotion.prior_correction)
+    emotion = EmotionModel(cfg.emotion_model, cfg.emotion.threads, cfg.emotion.prior_correction,
+                           cfg.emotion.lift_contrast)
     return Pipeline(detector, emotion, Tracker(cfg.tracking, Decider(cfg.decision)), Cadence(cfg.emotion.max_rate))

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from photos import hopper
+from photos import HOPPER_BOX, hopper
 
 from edge_emojify.config import DetectorConfig
 from edge_emojify.detection.detector import BlazeFaceDetector
@@ -165,6 +165,40 @@ def test_a_tau_without_a_usable_prior_is_a_one_line_error(tmp_path):
     with pytest.raises(UserError, match="convert.fit_prior") as err:
         EmotionModel(path)
     assert "\n" not in str(err.value)
+
+
+def test_a_flat_crop_is_lifted_to_the_cards_contrast_and_the_others_left_as_they_are():
+    from edge_emojify.emotion import lift_contrast
+
+    rng = np.random.default_rng(0)
+    normal = np.clip(rng.normal(120, 50, (48, 48)), 0, 255).astype(np.uint8)
+    dark = np.clip(rng.normal(30, 8, (48, 48)), 0, 255).astype(np.uint8)
+    out = lift_contrast(np.stack([normal, dark]), below=28.0, mean=130.0, std=54.0)
+    assert np.array_equal(out[0], normal)
+    assert out[1].mean() == pytest.approx(130, abs=1) and out[1].std() == pytest.approx(54, abs=1.5)
+    assert np.corrcoef(out[1].ravel(), dark.ravel())[0, 1] > 0.99  # the same picture, stretched
+    both = np.stack([normal, normal])
+    assert lift_contrast(both, 28.0, 130.0, 54.0) is both  # nothing flat: nothing copied
+
+
+def test_a_face_in_the_dark_is_read_as_it_is_in_the_light_once_lifted():
+    gray = cv2.cvtColor(hopper(), cv2.COLOR_BGR2GRAY)
+    face = Face(tuple(float(v) for v in HOPPER_BOX), np.zeros((6, 2), np.float32), 0.9)
+    lit = crop_face(gray, face, 48, 0.15, False)
+    dark = (lit * 0.15).astype(np.uint8)  # a face lit from behind
+    lifted, plain = EmotionModel(MODEL), EmotionModel(MODEL, lift=False)
+    assert lifted.lift_below > dark.std() and lit.std() > lifted.lift_below
+    light = plain.predict_crops(lit[None])[0]
+    assert np.abs(lifted.predict_crops(dark[None])[0] - light).max() < 0.05
+    assert np.abs(plain.predict_crops(dark[None])[0] - light).max() > 0.2
+
+
+def test_a_contrast_lift_without_a_usable_target_is_a_one_line_error(tmp_path):
+    path = _copy_model_with_card(tmp_path, lambda c: c.update(contrast={"below_std": 28, "mean": 130, "std": 10}))
+    with pytest.raises(UserError, match="convert.fit_contrast") as err:
+        EmotionModel(path)
+    assert "\n" not in str(err.value)
+    assert EmotionModel(_copy_model_with_card(tmp_path, lambda c: c.pop("contrast"))).lift_below == 0
 
 
 def test_crops_use_the_cards_margin_and_the_pi_lores_scale(model):
