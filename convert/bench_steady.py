@@ -50,7 +50,7 @@ from edge_emojify import model_card
 from edge_emojify.cadence import Cadence
 from edge_emojify.config import DecisionConfig, EmotionConfig
 from edge_emojify.decision import Decider
-from edge_emojify.emotion import correct_for_prior
+from edge_emojify.emotion import correct_for_prior, lift_contrast
 from edge_emojify.labels import EMOTIONS, NUM_CLASSES, UNSURE
 
 HOLD_SECONDS = 4.0
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.model.is_file():
         raise ConvertError(f"{args.model} is needed; convert a model first")
     card = model_card.read(model_card.card_path(args.model))
-    correction = card.get("prior_correction") or {}
+    correction, lift = card.get("prior_correction") or {}, card.get("contrast")
     faces = faces_for(args, card)
     order = choose_holds(faces, args.holds_per_class, args.seed)
     images, labels = faces.images[order], faces.labels[order]
@@ -273,8 +273,12 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for fps in args.fps:
         clip = make_clip(images, labels, fps, args.seed)
-        raw = predict(args.model, clip.crops)
-        print(f"  {fps:g} fps: {len(clip.crops)} frames scored", flush=True)
+        crops = clip.crops  # what the app reads: flat ones lifted as its card says
+        if lift:
+            crops = lift_contrast(crops, lift["below_std"], lift["mean"], lift["std"])
+        raw = predict(args.model, crops)
+        lifted = int((crops != clip.crops).any(axis=(1, 2)).sum())
+        print(f"  {fps:g} fps: {len(clip.crops)} frames scored, {lifted} of them lifted", flush=True)
         runs.append((raw, correct_for_prior(raw, correction.get("prior", ()), correction.get("tau", 0.0)), clip))
     if args.tune:
         ranked = tune([(probs, clip) for _, probs, clip in runs])
