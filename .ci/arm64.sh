@@ -38,7 +38,7 @@ readonly TEST_MODULES=(tests/test_emotion.py tests/test_render.py tests/test_sin
                        tests/test_decision.py tests/test_sources.py tests/test_capture.py tests/test_backoff.py
                        tests/test_robustness.py tests/test_config.py tests/test_button.py
                        tests/test_snapshots.py tests/test_picamera_source.py tests/test_notify.py
-                       tests/test_install.py tests/test_thermal.py)
+                       tests/test_install.py tests/test_thermal.py tests/test_cuts.py)
 # Frames the service user's run writes: each is a full-range pass in line, some 6 s emulated.
 readonly RUN_FRAMES=24
 # Frames of the generated clip (two faces, a tone) emojified the README's way.
