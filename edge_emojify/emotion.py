@@ -40,11 +40,10 @@ def lift_contrast(crops: np.ndarray, below: float, mean: float, std: float) -> n
     ``below`` stretched to ``mean`` and ``std``; the others as they are.
 
     A face lit from behind (a window behind the visitor, a dim hall, a stage's audience) comes out
-    dark and flat, and the model, trained on faces that are rarely either, reads it worse: the
-    validation faces darkened to 0.3 of their brightness 53.0 % right, against 68.4 as they are,
-    and 30.0 % at 0.15. Stretched when flatter than 98 % of the training faces
-    (``convert.fit_contrast`` writes the numbers into the model card), they are read 61.6 and
-    52.8 % right, and the faces as they are still 68.4 %: few of them are that flat.
+    dark and flat, and the model, trained on faces that are rarely either, reads it much worse.
+    Stretched to the training faces' median brightness and contrast when flatter than 98 % of them,
+    it is read almost as well as in the light; the faces as they are are left alone. The numbers,
+    and what they do on darkened validation faces, are in the model card (``convert.fit_contrast``).
     """
     flat = crops.reshape(len(crops), -1).std(axis=1) < below
     if not flat.any():
