@@ -27,6 +27,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from convert import ConvertError, run_script
@@ -41,18 +42,24 @@ SEED = 0  # sensor noise added to the darkened faces
 
 def lighting(seed: int = SEED) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """How the validation faces are lit for the measurement: as they are, darkened (with a little
-    sensor noise, as a camera gives a dark face), and flattened."""
+    sensor noise, as a camera gives a dark face), flattened, and soft (a video's soft light and focus:
+    on a TV scene 43 of 73 face crops were flatter than the lift's threshold)."""
     rng = np.random.default_rng(seed)
 
     def darkened(images: np.ndarray, scale: float) -> np.ndarray:
         noisy = images.astype(np.float32) * scale + rng.normal(0, 2, images.shape)
         return np.clip(noisy, 0, 255).astype(np.uint8)
 
+    def soft(images: np.ndarray) -> np.ndarray:
+        blurred = np.stack([cv2.GaussianBlur(image, (0, 0), 1.0) for image in images]).astype(np.float32)
+        return np.clip(blurred * 0.6 + 50, 0, 255).astype(np.uint8)
+
     return {"as they are": lambda x: x,
             "darkened to 0.5": lambda x: darkened(x, 0.5),
             "darkened to 0.3": lambda x: darkened(x, 0.3),
             "darkened to 0.15": lambda x: darkened(x, 0.15),
-            "flattened to 0.4 around grey 150": lambda x: (x.astype(np.float32) * 0.4 + 90).astype(np.uint8)}
+            "flattened to 0.4 around grey 150": lambda x: (x.astype(np.float32) * 0.4 + 90).astype(np.uint8),
+            "soft: blurred 1 px, contrast 0.6": soft}
 
 
 def fit(training_images: np.ndarray) -> dict[str, float]:
@@ -95,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(split.training)} training faces) to mean {lift['mean']}, contrast {lift['std']}", flush=True)
     print(f"scoring {len(split.validation)} validation faces with {args.model} …", flush=True)
     validation = measure(args.model, split.validation.images, split.validation.labels, lift)
-    print(f"{'lighting':34} {'without':>8} {'with':>8} {'stretched':>10}")
+    print(f"{'lighting':36} {'without':>8} {'with':>8} {'stretched':>10}")
     for name, row in validation.items():
-        print(f"{name:34} {row['without']:8.4f} {row['with']:8.4f} {row['stretched']:10d}", flush=True)
+        print(f"{name:36} {row['without']:8.4f} {row['with']:8.4f} {row['stretched']:10d}", flush=True)
     model_card.record(card_path, "contrast", {
         **lift,
         "fitted_on": f"the {len(split.training)} faces of FER2013 train/ the model trained on (split seed "

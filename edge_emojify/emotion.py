@@ -40,10 +40,12 @@ def lift_contrast(crops: np.ndarray, below: float, mean: float, std: float) -> n
     ``below`` stretched to ``mean`` and ``std``; the others as they are.
 
     A face lit from behind (a window behind the visitor, a dim hall, a stage's audience) comes out
-    dark and flat, and the model, trained on faces that are rarely either, reads it much worse.
-    Stretched to the training faces' median brightness and contrast when flatter than 98 % of them,
-    it is read almost as well as in the light; the faces as they are are left alone. The numbers,
-    and what they do on darkened validation faces, are in the model card (``convert.fit_contrast``).
+    dark and flat, and one in a video's soft light and focus flat, and the model, trained on
+    FER2013's contrasty faces, reads them worse. Stretched to the training faces' median brightness
+    and contrast when flatter than 98 % of them, they are read almost as well as in the light;
+    FER2013's faces are almost all left alone, a TV scene's often are not (43 of 73 crops). The
+    numbers, and what they do on darkened, flattened and softened validation faces, are in the
+    model card (``convert.fit_contrast``).
     """
     flat = crops.reshape(len(crops), -1).std(axis=1) < below
     if not flat.any():
