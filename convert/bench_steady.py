@@ -264,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.model.is_file():
         raise ConvertError(f"{args.model} is needed; convert a model first")
     card = model_card.read(model_card.card_path(args.model))
-    correction, lift = card.get("prior_correction") or {}, card.get("contrast")
+    correction = card.get("prior_correction") or {}
+    lift = model_card.ModelCard.load(model_card.card_path(args.model))  # the lift as the app reads it
     faces = faces_for(args, card)
     order = choose_holds(faces, args.holds_per_class, args.seed)
     images, labels = faces.images[order], faces.labels[order]
@@ -274,8 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     for fps in args.fps:
         clip = make_clip(images, labels, fps, args.seed)
         crops = clip.crops  # what the app reads: flat ones lifted as its card says
-        if lift:
-            crops = lift_contrast(crops, lift["below_std"], lift["mean"], lift["std"])
+        if lift.contrast_below:
+            crops = lift_contrast(crops, lift.contrast_below, *lift.contrast_to)
         raw = predict(args.model, crops)
         lifted = int((crops != clip.crops).any(axis=(1, 2)).sum())
         print(f"  {fps:g} fps: {len(clip.crops)} frames scored, {lifted} of them lifted", flush=True)

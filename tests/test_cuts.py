@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_emojify.cuts import HUE_TURN, MIN_CHANGE, WINDOW, CutFinder, change
+from edge_emojify.cuts import HUE_TURN, MIN_CHANGE, THUMB_WIDTH, WINDOW, CutFinder, change
+from edge_emojify.resample import thumbnail
 from edge_emojify.resources import DATA_DIR
 from edge_emojify.sources.synthetic import MovingFacesSource
 
@@ -45,7 +46,7 @@ def test_a_jump_to_another_photograph_is_the_one_cut():
 @pytest.mark.parametrize("step", [6, 24])  # a slow and a fast pan: a fast one changes every frame a lot
 def test_a_pan_is_no_cut(step):
     frames = pan("hopper.jpg", 12, step)
-    changes = [change(*(cv2.cvtColor(cv2.resize(f, (64, 36)), cv2.COLOR_BGR2HSV) for f in pair))
+    changes = [change(*(cv2.cvtColor(thumbnail(f, THUMB_WIDTH), cv2.COLOR_BGR2HSV) for f in pair))
                for pair in zip(frames, frames[1:], strict=False)]
     assert step < 24 or min(changes) > MIN_CHANGE  # the fast pan changes each frame more than a cut must
     assert not any(verdicts(frames))
