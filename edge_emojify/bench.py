@@ -58,7 +58,6 @@ def load_frames(cfg: Config, count: int, width: int, faces: int | None = None) -
 
 
 COUNTS = ("faces", "read", "tracked")  # per-frame counts in the samples, not milliseconds
-RUN = "cpu-run"  # one figure for the whole run, not per frame
 
 
 def percentiles(samples: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
@@ -72,23 +71,25 @@ def time_pipeline(cfg: Config, frames: list[Frame], warmup: int = 10, paced: boo
     rate, as a camera does: the worker's passes beside the frame path then run between frames,
     as in the live mirror, instead of competing with every frame for the cores.
 
-    ``cpu`` is the process's CPU time (every interpreter thread counts, and the full-range worker
-    beside the loop), so ``--threads 4`` shows what the extra threads cost as well as what they
-    save. ``cpu-loop`` is the loop thread's own: with one interpreter thread, the frame path alone,
-    whichever core the worker ran on, so a machine pinned to one core still shows what the frame
-    path costs. The worker's passes start once a frame is done (``Pipeline.frame_done``): handed
-    over at once, the next frame's ``cpu`` counts them; ``paced``, they run between frames, which
-    only ``cpu-run`` counts (the process's CPU time over the whole run, a frame's share).
+    Three CPU times a frame. ``cpu`` is the process's during the frame (every interpreter thread,
+    and the full-range worker beside the loop), so ``--threads 4`` shows what the extra threads
+    cost as well as what they save. ``cpu-loop`` is the loop thread's own: with one interpreter
+    thread, the frame path alone, whichever core the worker ran on. ``cpu-span`` is the process's
+    from the frame's start to the next frame's: what the frame queued beside the frame path
+    (``Pipeline.frame_done``) runs after it, between frames when paced, so only this one holds it,
+    and work moved off the frame path is still counted where it is spent. Its mean is the CPU
+    time of the whole run, a frame's share.
     """
     pipeline = build_pipeline(cfg, background=True)  # as the live mirror runs it
     renderer = Renderer(EmojiAtlas(emoji_dir(), background=True), cfg.display)
     h, w = frames[0].image.shape[:2]
     canvas = np.zeros((cfg.display.height or h, cfg.display.width or w, 3), np.uint8)
     samples: dict[str, list[float]] = {"detect": [], "emotion": [], "track": [], "render": [], "frame": [],
-                                       "cpu": [], "cpu-loop": []}
+                                       "cpu": [], "cpu-loop": [], "cpu-span": []}
     faces, read, tracked = [], [], []
     period = frames[1].timestamp - frames[0].timestamp if paced and len(frames) > 1 else 0.0
-    start, run_cpu = time.perf_counter(), time.process_time()
+    starts = []  # the process's CPU time as each timed frame starts
+    start = time.perf_counter()
     for i, frame in enumerate(frames[:warmup] + frames):
         _sleep_until(start + i * period)
         c0, l0, t0 = time.process_time(), time.thread_time(), time.perf_counter()
@@ -100,8 +101,8 @@ def time_pipeline(cfg: Config, frames: list[Frame], warmup: int = 10, paced: boo
         pipeline.frame_done()  # as the live mirror does once the frame is shown
         renderer.frame_done()
         if i < warmup:
-            run_cpu = c2
             continue
+        starts.append(c0)
         for stage, ms in (analysis.stage_ms if analysis else {}).items():
             samples[stage].append(ms)
         samples["render"].append((t2 - t1) * 1e3)
@@ -113,7 +114,7 @@ def time_pipeline(cfg: Config, frames: list[Frame], warmup: int = 10, paced: boo
         read.append(sum(1 for t in tracks if t.verdict.time == frame.timestamp))  # by the emotion model
     pipeline.close()  # waits for the worker's last run, so its CPU time counts
     renderer.atlas.close()
-    samples[RUN] = [(time.process_time() - run_cpu) * 1e3 / len(frames)]
+    samples["cpu-span"] = (np.diff([*starts, time.process_time()]) * 1e3).tolist()
     samples["faces"], samples["read"], samples["tracked"] = faces, read, tracked
     return samples
 
@@ -127,7 +128,8 @@ def _sleep_until(when: float) -> None:
 
 def idle_cost(samples: dict[str, list[float]]) -> str:
     """What an empty hall costs: frames with nobody tracked (none found, none lost a moment ago and
-    still looked for) against frames with one face found, in wall and CPU time."""
+    still looked for) against frames with one face found, in wall time and CPU time (the frame's
+    own, and until the next frame: the passes it queued beside the frame path count too)."""
     # A pipeline without tracks (convert.bench_classic's) counts the faces it found instead.
     faces, tracked = np.array(samples["faces"]), np.array(samples.get("tracked", samples["faces"]))
     idle, one = tracked == 0, faces == 1
@@ -135,7 +137,7 @@ def idle_cost(samples: dict[str, list[float]]) -> str:
     if not idle.any() or not one.any():
         return counts
     ratios = []
-    for key in ("frame", "cpu"):
+    for key in ("frame", "cpu", "cpu-span"):
         if key in samples:
             times = np.array(samples[key])
             ratios.append(f"{key} {times[idle].mean():.2f} against {times[one].mean():.2f} ms, "
@@ -144,7 +146,7 @@ def idle_cost(samples: dict[str, list[float]]) -> str:
 
 
 def report(title: str, samples: dict[str, list[float]]) -> str:
-    stats = percentiles({k: v for k, v in samples.items() if k not in COUNTS and k != RUN})
+    stats = percentiles({k: v for k, v in samples.items() if k not in COUNTS})
     lines = [title, f"{'stage':>8}  {'p50 ms':>7}  {'p95 ms':>7}  {'mean ms':>7}"]
     lines += [f"{k:>8}  {p50:7.2f}  {p95:7.2f}  {np.mean(samples[k]):7.2f}" for k, (p50, p95) in stats.items()]
     frame_mean = float(np.mean(samples["frame"]))
@@ -152,8 +154,8 @@ def report(title: str, samples: dict[str, list[float]]) -> str:
     read = f" ({np.mean(samples['read']):.2f} read by the emotion model)" if "read" in samples else ""
     lines.append(f"{len(samples['frame'])} frames, {np.mean(samples['faces']):.2f} faces/frame{read}, "
                  f"{1000 / frame_mean:.1f} fps (mean {frame_mean:.2f} ms/frame), p95/p50 {p95 / p50:.2f}")
-    if RUN in samples:
-        lines.append(f"CPU over the run: {np.mean(samples[RUN]):.2f} ms a frame (every thread; the worker's "
+    if "cpu-span" in samples:
+        lines.append(f"CPU over the run: {np.mean(samples['cpu-span']):.2f} ms a frame (every thread; the worker's "
                      "passes between frames too)")
     lines.append(steadiness_by_faces(samples))
     lines.append(idle_cost(samples))
