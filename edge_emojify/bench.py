@@ -90,7 +90,10 @@ def time_pipeline(cfg: Config, frames: list[Frame], warmup: int = 10, paced: boo
     period = frames[1].timestamp - frames[0].timestamp if paced and len(frames) > 1 else 0.0
     starts = []  # the process's CPU time as each timed frame starts
     start = time.perf_counter()
-    for i, frame in enumerate(frames[:warmup] + frames):
+    # The timed frames start the clip over after the warm-up: a cut, as a clip starting over is in
+    # the live mirror; else the warm-up's faces, back where they were, lingered as second tracks.
+    timed = [dataclasses.replace(frames[0], cut=True), *frames[1:]]
+    for i, frame in enumerate(frames[:warmup] + timed):
         _sleep_until(start + i * period)
         c0, l0, t0 = time.process_time(), time.thread_time(), time.perf_counter()
         analysis = pipeline.process(frame)

@@ -71,11 +71,20 @@ def test_the_samples_shots_and_its_start_over_are_cuts_as_in_the_live_mirror():
 
 
 def test_bench_counts_the_faces_the_emotion_model_reads(capsys):
-    # Two faces at 30 fps, emotion.max_rate 15: about one reading a frame, not two.
-    assert main(["bench", "--frames", "30", "--faces", "2"]) == 0
+    # Two faces at 30 fps, emotion.max_rate 15: about one reading a frame, not two. The timed run
+    # starts as a new scene, so the second face may take a few frames to be found (and is read at once).
+    assert main(["bench", "--frames", "60", "--faces", "2"]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if "read by the emotion model" in line)
     faces, read = float(line.split()[2]), float(line.split("(")[1].split()[0])
-    assert faces >= 1.9 and abs(read - faces / 2) <= 0.15
+    assert faces >= 1.5 and abs(read - faces / 2) <= 0.15
+
+
+def test_after_the_warm_up_each_face_has_one_track():
+    # The timed frames start the clip over: without a cut there, the warm-up's two faces, a moment
+    # ago elsewhere, started second tracks beside them that lived for half a second.
+    cfg = Config()
+    samples = bench.time_pipeline(cfg, bench.load_frames(cfg, 30, 640, faces=2))
+    assert max(samples["tracked"]) == 2 and samples["faces"][-10:] == [2] * 10
 
 
 def test_the_cpu_over_the_run_holds_every_frames_cpu_and_what_ran_between_frames():

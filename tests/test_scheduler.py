@@ -20,6 +20,7 @@ from edge_emojify.config import Config, DetectorConfig
 from edge_emojify.detection.blazeface import RawDetections
 from edge_emojify.detection.detector import BlazeFaceDetector, concat, finish
 from edge_emojify.detection.scheduler import (
+    FULL_RANGE_IDLE_LIVE_SECONDS,
     FULL_RANGE_IDLE_SECONDS,
     FULL_RANGE_SECONDS,
     IDLE_EVERY,
@@ -118,6 +119,25 @@ def test_a_busy_empty_scene_is_searched_every_other_frame_and_full_range_runs_wh
     calls = full.calls
     det.detect(image, (), (net + every) / 30)
     assert full.calls == calls + 1
+
+
+def test_the_live_mirror_with_nobody_there_runs_full_range_once_a_second_on_a_busy_scene():
+    # A recording keeps a pass every FULL_RANGE_SECONDS (it looks back only that far); the live
+    # mirror, with nobody tracked, spends less on far faces that are not there.
+    det, short, full = scheduled(background=True)
+    ran, searched = [], 0
+    for i in range(61):  # the lights change on every frame
+        calls = short.calls
+        det.detect(np.full((480, 640, 3), (40 + 53 * i) % 256, np.uint8), (), i / 30)
+        searched += short.calls > calls
+        det.frame_done()
+        wait_for(lambda: not det.worker.busy)
+        if full.calls > len(ran):
+            ran.append(i)
+    det.close()
+    every = round(FULL_RANGE_IDLE_LIVE_SECONDS * 30)
+    assert ran == list(range(0, 61, every)) and every > math.ceil(FULL_RANGE_SECONDS * 30)
+    assert searched == len(range(0, 61, IDLE_SEARCH_EVERY))  # near faces are searched for as often as before
 
 
 def test_with_nobody_there_full_range_runs_only_on_the_tiles_where_the_picture_changed():
