@@ -263,24 +263,23 @@ def main(argv: list[str] | None = None) -> int:
         raise ConvertError("--tune chooses settings: it runs on the validation faces only (drop --split test)")
     if not args.model.is_file():
         raise ConvertError(f"{args.model} is needed; convert a model first")
-    card = model_card.read(model_card.card_path(args.model))
-    correction = card.get("prior_correction") or {}
-    lift = model_card.ModelCard.load(model_card.card_path(args.model))  # the lift as the app reads it
+    card = model_card.read(model_card.card_path(args.model))  # the split it records
+    app = model_card.ModelCard.load(model_card.card_path(args.model))  # prior correction and lift as the app reads them
     faces = faces_for(args, card)
     order = choose_holds(faces, args.holds_per_class, args.seed)
     images, labels = faces.images[order], faces.labels[order]
     print(f"{args.split}: {len(order)} holds of {HOLD_SECONDS:g} s ({len(order) * HOLD_SECONDS / 60:.1f} min), "
-          f"prior correction tau {correction.get('tau', 0)}", flush=True)
+          f"prior correction tau {app.tau:g}", flush=True)
     runs = []
     for fps in args.fps:
         clip = make_clip(images, labels, fps, args.seed)
         crops = clip.crops  # what the app reads: flat ones lifted as its card says
-        if lift.contrast_below:
-            crops = lift_contrast(crops, lift.contrast_below, *lift.contrast_to)
+        if app.contrast_below:
+            crops = lift_contrast(crops, app.contrast_below, *app.contrast_to)
         raw = predict(args.model, crops)
         lifted = int((crops != clip.crops).any(axis=(1, 2)).sum())
         print(f"  {fps:g} fps: {len(clip.crops)} frames scored, {lifted} of them lifted", flush=True)
-        runs.append((raw, correct_for_prior(raw, correction.get("prior", ()), correction.get("tau", 0.0)), clip))
+        runs.append((raw, correct_for_prior(raw, app.prior, app.tau), clip))
     if args.tune:
         ranked = tune([(probs, clip) for _, probs, clip in runs])
         print(f"{len(ranked)} settings meet the targets within {TUNE_ACCURACY_SLACK} of the best settled accuracy "
