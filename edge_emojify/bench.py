@@ -13,6 +13,7 @@ import time
 import cv2
 import numpy as np
 
+from edge_emojify import config as config_mod
 from edge_emojify.config import Config
 from edge_emojify.pipeline import build_pipeline
 from edge_emojify.render.draw import EmojiAtlas
@@ -21,7 +22,7 @@ from edge_emojify.resources import emoji_dir
 from edge_emojify.sources import open_source
 from edge_emojify.sources.base import frame_from_bgr
 from edge_emojify.sources.synthetic import MovingFacesSource
-from edge_emojify.types import Frame
+from edge_emojify.types import Frame, iou
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,51 @@ def steadiness_by_faces(samples: dict[str, list[float]], least: int = 20) -> str
     return f"p95/p50 by faces found: {', '.join(parts) or 'too few frames of any count'}"
 
 
+COVERED_IOU = 0.3  # a box shown over a face overlaps it by more (as one face does itself from frame to frame)
+
+
+def coverage(cfg: Config, frames: list[Frame]) -> str:
+    """What the configured schedule shows against every tracked face read on every frame.
+
+    ``detector.max_crops`` caps a frame's crops (a face waiting its turn stays where the tracker
+    predicts it): cheaper, steadier frames, but how far off are the boxes then, and is any face
+    left bare? Both pipelines run in line (``background=False``), so the answer depends only on the
+    frames. Each face the reference found fresh is matched to the box shown nearest it; the error
+    is the distance between their centres in the face's widths, and a face no shown box overlaps
+    by ``COVERED_IOU`` is bare.
+    """
+    every = config_mod.override(cfg, ["detector.max_crops=0"])
+    shown, reference = build_pipeline(cfg), build_pipeline(every)
+    errors, bare, total = [], 0, 0
+    try:
+        for frame in frames:
+            mine, theirs = shown.process(frame), reference.process(frame)
+            boxes = np.array([t.face.box for t in mine.tracks] if mine else np.zeros((0, 4)), np.float32)
+            for track in theirs.tracks if theirs else []:
+                if track.missed:
+                    continue
+                total += 1
+                face = np.asarray(track.face.box, np.float32)
+                overlap = iou(face, boxes) if len(boxes) else np.zeros(1)
+                best = int(np.argmax(overlap))
+                if overlap[best] <= COVERED_IOU:
+                    bare += 1
+                    continue
+                errors.append(float(np.hypot(*(_centre(boxes[best]) - _centre(face)))) / track.face.width)
+    finally:
+        shown.close()
+        reference.close()
+    if not errors:
+        return f"boxes against every face read on every frame: no face found in {len(frames)} frames"
+    return (f"boxes against every face read on every frame (detector.max_crops {cfg.detector.max_crops} against 0): "
+            f"centres {100 * np.mean(errors):.2f} % of the face's width apart on average, "
+            f"{100 * np.percentile(errors, 95):.2f} % at p95; {bare} of {total} faces bare")
+
+
+def _centre(box: np.ndarray) -> np.ndarray:
+    return (box[:2] + box[2:]) / 2
+
+
 SCREENS = ((800, 480), (1280, 720), (1920, 1080))  # the official 7" DSI screen, HD, full HD
 
 
@@ -223,13 +269,15 @@ def pygame_window(size: tuple[int, int]):
 
 
 def run_bench(cfg: Config, count: int, width: int, faces: int | None = None, screens: bool = False,
-              paced: bool = False) -> int:
+              paced: bool = False, against_every_face: bool = False) -> int:
     frames = load_frames(cfg, count, width, faces)
     h, w = frames[0].image.shape[:2]
     rate = f", paced at {1 / (frames[1].timestamp - frames[0].timestamp):.0f} fps" if paced and len(frames) > 1 else ""
     print(f"bench: {len(frames)} frames of {w}x{h}, {cfg.emotion.threads} thread(s), "
           f"detector range {cfg.detector.range}, mode {cfg.display.mode}{rate}", flush=True)
     print(report("edge-emojify pipeline", time_pipeline(cfg, frames, paced=paced)))
+    if against_every_face:
+        print(coverage(cfg, frames))
     if screens:
         import importlib.util
         import os

@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--paced", action="store_true",
                        help="hand the frames over at the source's own rate, as a camera does (default: as fast as "
                             "the loop takes them)")
+    bench.add_argument("--against-every-face", action="store_true",
+                       help="also compare the boxes shown with those of every tracked face read on every frame "
+                            "(detector.max_crops = 0): how far off, and how many faces bare")
 
     cfg = sub.add_parser("config", help="print the effective config or the reference",
                          description="Print the effective config (after file and --set) as TOML.")
@@ -233,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg, _ = load_config(args)
             if args.threads:
                 cfg = config_mod.override(cfg, [f"emotion.threads={args.threads}"])
-            return run_bench(cfg, args.frames, args.width, args.faces, args.screens, args.paced)
+            return run_bench(cfg, args.frames, args.width, args.faces, args.screens, args.paced,
+                             args.against_every_face)
         if args.command == "web":
             return cmd_web(args)
         return cmd_config(args)
