@@ -103,7 +103,8 @@ def test_the_boxes_shown_are_compared_with_every_face_read_on_every_frame():
     cfg = Config()
     frames = bench.load_frames(cfg, 30, 640, faces=3)
     same = bench.coverage(cfg, frames)
-    assert "(detector.max_crops 3 against 0): centres 0.00 % of the face's width apart on average, 0.00 % at p95" in same
+    assert "(detector.max_crops 3 against 0): centres 0.00 % of the face's width apart on average, " \
+           "0.00 % at p95" in same
     faces = int(same.split("; ")[-1].split()[2])
     assert faces >= 2 * 30 and same.endswith(f"0 of {faces} faces bare")
     one = bench.coverage(override(cfg, ["detector.max_crops=1"]), frames)
