@@ -66,6 +66,9 @@ class DetectorConfig:
     max_crops: int = _opt(3, "auto range: most tracked faces read from their crops on one frame, those read "
                           "longest ago first (0 = every one); the others stay where the tracker predicts them "
                           "until their turn, so a crowd costs a frame no more than this many faces", lo=0, hi=50)
+    max_tile: int = _opt(0, "largest square tile the full-range model reads, in pixels (0 = the frame's short "
+                         "side); every tile is shrunk to the model's input, so smaller tiles find smaller faces, "
+                         "in more passes (a recording takes four inputs' worth)", lo=0, hi=4096)
     track_rate: float = _opt(0.0, "auto range: most times a second a tracked face is read from its crop (0 = "
                              "every frame, as the live mirror needs; a recording reads 15 a second and places "
                              "each face between two readings on the frames it holds back)", lo=0.0, hi=240.0)
@@ -201,6 +204,11 @@ RENAMED = {
     ("tracking", "hysteresis"): "[decision].hysteresis",
     ("tracking", "max_missed"): "[tracking].expire_seconds (seconds instead of frames)",
 }
+
+
+def upper_bound(section: type, key: str) -> Any:
+    """The largest value ``section.key`` accepts (its ``hi``), for a policy that takes all it may."""
+    return next(f for f in dataclasses.fields(section) if f.name == key).metadata["hi"]
 
 
 def _sections() -> dict[str, type]:

@@ -105,6 +105,17 @@ def test_square_tiles_cover_wide_and_tall_frames():
     assert square_tiles(480, 1000)[-1] == (0, 520, 480, 1000)
 
 
+def test_tiles_capped_in_size_cover_a_large_frame_in_rows_and_columns():
+    tiles = square_tiles(1920, 1080, max_side=768)
+    assert len(tiles) == 6 and {(x1 - x0, y1 - y0) for x0, y0, x1, y1 in tiles} == {(768, 768)}
+    covered = np.zeros((1080, 1920), bool)
+    for x0, y0, x1, y1 in tiles:
+        covered[y0:y1, x0:x1] = True
+    assert covered.all()
+    assert square_tiles(1280, 720, max_side=768) == square_tiles(1280, 720)  # no smaller than the frame asks
+    assert square_tiles(640, 480, max_side=768) == [(0, 0, 640, 480)]
+
+
 def test_nothing_in_a_blank_or_noisy_frame():
     d = detector(range="both")
     assert d.detect(np.zeros((480, 640, 3), np.uint8)) == []

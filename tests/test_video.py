@@ -290,6 +290,24 @@ def test_a_folder_of_videos_and_photos_goes_into_an_output_folder(clip, tmp_path
     assert photo.shape == hopper().shape and changed(hopper(), photo, (166, 140, 366, 345)) > 0.9
 
 
+def test_a_photo_gets_every_face_covered_a_class_of_twenty_and_a_crowd_far_off(tmp_path, capsys):
+    # The live mirror handles the 6 largest faces a frame (detector.max_faces) and reads far faces in
+    # tiles as tall as the frame; a photo or recording covers every face it finds, and a 1080p one
+    # is read in tiles of four full-range inputs, in which faces 48 px wide are found.
+    import cv2
+    from photos import group
+
+    for n, frame, face_px in ((20, (1280, 1024), 180), (6, (1920, 1080), 48)):
+        image, boxes = group(n, frame=frame, face_px=face_px, pad=0.15)
+        photo, out = tmp_path / f"{n}.png", tmp_path / f"{n}-emojified.png"
+        cv2.imwrite(str(photo), image)
+        assert main(["video", str(photo), "-o", str(out), "-q"]) == 0
+        assert f": {n} face(s)" in capsys.readouterr().out
+        emojified = cv2.imread(str(out))
+        assert all(changed(image, emojified, box) > 0.9 for box in boxes)
+        assert Emojifier(Config()).image(photo, tmp_path / "live.png") < n  # the live mirror's settings
+
+
 def test_a_pyav_too_old_to_use_gets_one_line_naming_the_version_and_the_fix(monkeypatch, clip, tmp_path, capsys):
     # Raspberry Pi OS Bookworm's python3-av is 10.0 (the arm64 CI stage runs the real one).
     import types

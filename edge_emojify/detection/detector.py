@@ -59,21 +59,22 @@ def weighted_nms(det: RawDetections, threshold: float) -> list[Face]:
     return faces
 
 
-def square_tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
+def square_tiles(width: int, height: int, max_side: int = 0) -> list[tuple[int, int, int, int]]:
     """Overlapping square tiles (x0, y0, x1, y1) covering a frame; one tile if it is near square.
 
     Letterboxing a 16:9 frame into the full-range model's square input wastes 44 % of it and
     shrinks far faces below what the model finds; square tiles keep them about twice as large.
+    ``max_side`` (pixels, 0: none) caps the tile, in rows as well as columns where the frame's short
+    side is longer: the smallest face found grows with the tile, since every tile is read at the model's input size.
     """
     side = min(width, height)
-    long = max(width, height)
-    if long <= side * 1.5:  # 4:3 letterboxes well enough; 16:9 does not
+    if max_side and side > max_side:
+        side = max_side
+    elif max(width, height) <= side * 1.5:  # 4:3 letterboxes well enough; 16:9 does not
         return [(0, 0, width, height)]
-    count = int(np.ceil(long / side))
-    starts = np.linspace(0, long - side, count).round().astype(int)
-    if width >= height:
-        return [(int(s), 0, int(s) + side, height) for s in starts]
-    return [(0, int(s), width, int(s) + side) for s in starts]
+    xs = np.linspace(0, width - side, int(np.ceil(width / side))).round().astype(int)
+    ys = np.linspace(0, height - side, int(np.ceil(height / side))).round().astype(int)
+    return [(int(x), int(y), int(x) + side, int(y) + side) for y in ys for x in xs]
 
 
 def shift(det: RawDetections, dx: float, dy: float) -> RawDetections:
@@ -132,7 +133,7 @@ class BlazeFaceDetector:
             parts.append(self.short_range(image_bgr).detect(image_bgr, self.cfg.min_score))
         if self._full_range_due(len(parts[0].scores) if parts else 0):
             h, w = image_bgr.shape[:2]
-            for x0, y0, x1, y1 in square_tiles(w, h):
+            for x0, y0, x1, y1 in square_tiles(w, h, self.cfg.max_tile):
                 tile = self.full.detect(image_bgr[y0:y1, x0:x1], self.cfg.min_score)  # type: ignore[union-attr]
                 parts.append(shift(tile, x0, y0))
         return finish(parts, self.cfg)

@@ -296,7 +296,7 @@ class ScheduledDetector:
         least = FULL_RANGE_SECONDS if tracking or not self._live else FULL_RANGE_IDLE_LIVE_SECONDS
         if since is not None and since < least:
             return []
-        tiles = square_tiles(shape[1], shape[0])
+        tiles = square_tiles(shape[1], shape[0], self.cfg.max_tile)
         if since is None or tracking or since >= FULL_RANGE_IDLE_SECONDS or self._thumb_at_pass is None \
                 or self._thumb is None or self._thumb.shape != self._thumb_at_pass.shape:
             return tiles
