@@ -64,8 +64,9 @@ def square_tiles(width: int, height: int, max_side: int = 0) -> list[tuple[int, 
 
     Letterboxing a 16:9 frame into the full-range model's square input wastes 44 % of it and
     shrinks far faces below what the model finds; square tiles keep them about twice as large.
-    ``max_side`` (pixels, 0: none) caps the tile, in rows as well as columns where the frame's short
-    side is longer: the smallest face found grows with the tile, since every tile is read at the model's input size.
+    ``max_side`` (pixels, 0: none) caps the tile, in rows as well as columns where the frame's
+    short side is longer: every tile is read at the model's input size, so the smallest face
+    found grows with the tile.
     """
     side = min(width, height)
     if max_side and side > max_side:

@@ -50,8 +50,8 @@ VIDEO_SEARCH_EVERY = 8
 # Readings a second of each tracked face, as many as its expression gets (emotion.max_rate): a
 # 30 fps clip reads every other frame and places faces between readings on the others.
 VIDEO_TRACK_RATE = 15.0
-# The full-range pass's tiles at most this many of its inputs wide (``detector.max_tile``): a 1080p
-# clip's 1080-px tiles, shrunk 5.6 times, left faces of a crowd walking by 30-50 px wide bare.
+# The full-range pass's tiles at most this many of its inputs wide (``detector.max_tile``): read in
+# 1080-px tiles, shrunk 5.6 times, a 1080p photo's faces 48 px wide were found one in six.
 VIDEO_TILE_INPUTS = 4
 
 
@@ -60,7 +60,7 @@ def video_config(cfg: Config, mode: str | None = None, cover: str = "full") -> C
     whole frame searched every ``VIDEO_SEARCH_EVERY`` frames (a face it finds is looked back for),
     every tracked face read ``VIDEO_TRACK_RATE`` times a second (placed between readings), far faces
     looked for in tiles of at most ``VIDEO_TILE_INPUTS`` full-range inputs, every face found covered
-    (``detector.max_faces`` as high as it goes: the live mirror's 6 bounds a frame's time, and a
+    (``detector.max_faces`` as high as it goes: the live mirror's few bound a frame's time, and a
     class photo of 20 came out with 14 bare faces), and a face found once kept as long as any."""
     display = dataclasses.replace(cfg.display, mirror=False, show_fps=False, cover=cover,
                                   mode=mode or cfg.display.mode)
