@@ -179,6 +179,17 @@ def steadiness_by_faces(samples: dict[str, list[float]], least: int = 20) -> str
     return f"p95/p50 by faces found: {', '.join(parts) or 'too few frames of any count'}"
 
 
+def deadline(frame_ms: list[float], period_ms: float) -> str:
+    """Whether the frames keep the camera's pace: a frame longer than the period delays the next on
+    screen, which is the hitch a viewer sees; the p95 frame's share of the period is the margin a
+    slower machine (a Pi) has before that happens. The capture and the screen's own thread are not
+    in these frames."""
+    times = np.asarray(frame_ms)
+    late = int((times > period_ms).sum())
+    return (f"at the source's rate ({period_ms:.1f} ms a frame): {late} of {times.size} frames took longer; "
+            f"the p95 frame takes {100 * np.percentile(times, 95) / period_ms:.1f} % of the period")
+
+
 COVERED_IOU = 0.3  # a box shown over a face overlaps it by more (as one face does itself from frame to frame)
 
 
@@ -275,7 +286,10 @@ def run_bench(cfg: Config, count: int, width: int, faces: int | None = None, scr
     rate = f", paced at {1 / (frames[1].timestamp - frames[0].timestamp):.0f} fps" if paced and len(frames) > 1 else ""
     print(f"bench: {len(frames)} frames of {w}x{h}, {cfg.emotion.threads} thread(s), "
           f"detector range {cfg.detector.range}, mode {cfg.display.mode}{rate}", flush=True)
-    print(report("edge-emojify pipeline", time_pipeline(cfg, frames, paced=paced)))
+    samples = time_pipeline(cfg, frames, paced=paced)
+    print(report("edge-emojify pipeline", samples))
+    if paced and len(frames) > 1:
+        print(deadline(samples["frame"], (frames[1].timestamp - frames[0].timestamp) * 1e3))
     if against_every_face:
         print(coverage(cfg, frames))
     if screens:

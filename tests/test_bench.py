@@ -53,7 +53,8 @@ def test_paced_frames_are_handed_over_at_the_sources_rate(capsys, monkeypatch):
     dues: list[float] = []
     monkeypatch.setattr(bench, "_sleep_until", dues.append)  # when each frame falls due, not a wait
     assert main(["bench", "--frames", "12", "--faces", "1", "--paced"]) == 0
-    assert "paced at 30 fps" in capsys.readouterr().out.splitlines()[0]
+    out = capsys.readouterr().out
+    assert "paced at 30 fps" in out.splitlines()[0] and "at the source's rate (33.3 ms a frame): " in out
     steps = [b - a for a, b in zip(dues, dues[1:], strict=False)]
     assert len(dues) == 10 + 12 and all(abs(step - 1 / 30) < 1e-9 for step in steps)  # warm-up frames too
     dues.clear()
@@ -109,3 +110,9 @@ def test_the_boxes_shown_are_compared_with_every_face_read_on_every_frame():
     assert faces >= 2 * 30 and same.endswith(f"0 of {faces} faces bare")
     one = bench.coverage(override(cfg, ["detector.max_crops=1"]), frames)
     assert float(one.split("centres ")[1].split()[0]) > 0.5
+
+
+def test_paced_frames_are_checked_against_the_period_they_must_keep():
+    # p95 of 18 x 2, 10 and 40 ms: 10 + 0.05 x 30 = 11.5 ms, 34.5 % of 33.3; the 40 ms frame overran.
+    assert bench.deadline([2.0] * 18 + [10.0, 40.0], 1000 / 30) == (
+        "at the source's rate (33.3 ms a frame): 1 of 20 frames took longer; the p95 frame takes 34.5 % of the period")
