@@ -66,9 +66,11 @@ class DetectorConfig:
     max_crops: int = _opt(3, "auto range: most tracked faces read from their crops on one frame, those read "
                           "longest ago first (0 = every one); the others stay where the tracker predicts them "
                           "until their turn, so a crowd costs a frame no more than this many faces", lo=0, hi=50)
-    max_tile: int = _opt(0, "largest square tile the full-range model reads, in pixels (0 = the frame's short "
-                         "side); every tile is shrunk to the model's input, so smaller tiles find smaller faces, "
-                         "in more passes (a recording takes four inputs' worth)", lo=0, hi=4096)
+    small_tile: int = _opt(0, "side of the smallest square tiles the full-range model reads, in pixels (0 = only "
+                           "tiles as high as the frame); tiles of each double of it shorter than the frame follow, "
+                           "so a face their overlap cuts is whole in a larger one. Every tile is shrunk to the "
+                           "model's input: smaller tiles find smaller faces, in more passes (a recording takes "
+                           "four inputs' worth)", lo=0, hi=4096)
     track_rate: float = _opt(0.0, "auto range: most times a second a tracked face is read from its crop (0 = "
                              "every frame, as the live mirror needs; a recording reads 15 a second and places "
                              "each face between two readings on the frames it holds back)", lo=0.0, hi=240.0)

@@ -105,15 +105,21 @@ def test_square_tiles_cover_wide_and_tall_frames():
     assert square_tiles(480, 1000)[-1] == (0, 520, 480, 1000)
 
 
-def test_tiles_capped_in_size_cover_a_large_frame_in_rows_and_columns():
-    tiles = square_tiles(1920, 1080, max_side=768)
-    assert len(tiles) == 6 and {(x1 - x0, y1 - y0) for x0, y0, x1, y1 in tiles} == {(768, 768)}
+def test_smaller_tiles_cover_a_large_frame_in_rows_and_columns_after_the_frame_high_ones_doubling():
+    tiles = square_tiles(1920, 1080, smallest=768)
+    assert tiles[:2] == square_tiles(1920, 1080)  # a face larger than the small tiles' overlap
+    small = tiles[2:]
+    assert len(small) == 6 and {(x1 - x0, y1 - y0) for x0, y0, x1, y1 in small} == {(768, 768)}
     covered = np.zeros((1080, 1920), bool)
-    for x0, y0, x1, y1 in tiles:
+    for x0, y0, x1, y1 in small:
         covered[y0:y1, x0:x1] = True
     assert covered.all()
-    assert square_tiles(1280, 720, max_side=768) == square_tiles(1280, 720)  # no smaller than the frame asks
-    assert square_tiles(640, 480, max_side=768) == [(0, 0, 640, 480)]
+    assert square_tiles(1280, 720, smallest=768) == square_tiles(1280, 720)  # no smaller than the frame asks
+    assert square_tiles(640, 480, smallest=768) == [(0, 0, 640, 480)]
+    assert square_tiles(1000, 800, smallest=768)[0] == (0, 0, 1000, 800)
+    # A 12-megapixel photo: the whole frame, then 768-px tiles, then 1536-px ones (3000 is not shorter).
+    sides = [x1 - x0 for x0, y0, x1, y1 in square_tiles(4000, 3000, smallest=768)]
+    assert sides == [4000] + [768] * 24 + [1536] * 6
 
 
 def test_nothing_in_a_blank_or_noisy_frame():

@@ -293,13 +293,14 @@ def test_a_folder_of_videos_and_photos_goes_into_an_output_folder(clip, tmp_path
 def test_a_photo_gets_every_face_covered_a_class_of_twenty_and_a_crowd_far_off(tmp_path, capsys):
     # The live mirror handles the 6 largest faces a frame (detector.max_faces) and reads far faces in
     # tiles as tall as the frame; a photo or recording covers every face it finds, and a 1080p one
-    # is read in tiles of four full-range inputs, in which faces 48 px wide are found.
+    # is read in tiles of four full-range inputs as well, in which faces 48 px wide are found. A
+    # 12-megapixel photo's faces 400 px wide straddle those small tiles: the frame-high tile reads them.
     import cv2
     from photos import group
 
-    for n, frame, face_px in ((20, (1280, 1024), 180), (6, (1920, 1080), 48)):
+    for n, frame, face_px in ((20, (1280, 1024), 180), (6, (1920, 1080), 48), (6, (4000, 3000), 400)):
         image, boxes = group(n, frame=frame, face_px=face_px, pad=0.15)
-        photo, out = tmp_path / f"{n}.png", tmp_path / f"{n}-emojified.png"
+        photo, out = tmp_path / f"{frame[0]}.png", tmp_path / f"{frame[0]}-emojified.png"
         cv2.imwrite(str(photo), image)
         assert main(["video", str(photo), "-o", str(out), "-q"]) == 0
         assert f": {n} face(s)" in capsys.readouterr().out

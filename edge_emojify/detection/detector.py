@@ -59,23 +59,59 @@ def weighted_nms(det: RawDetections, threshold: float) -> list[Face]:
     return faces
 
 
-def square_tiles(width: int, height: int, max_side: int = 0) -> list[tuple[int, int, int, int]]:
+def square_tiles(width: int, height: int, smallest: int = 0) -> list[tuple[int, int, int, int]]:
     """Overlapping square tiles (x0, y0, x1, y1) covering a frame; one tile if it is near square.
 
     Letterboxing a 16:9 frame into the full-range model's square input wastes 44 % of it and
     shrinks far faces below what the model finds; square tiles keep them about twice as large.
-    ``max_side`` (pixels, 0: none) caps the tile, in rows as well as columns where the frame's
-    short side is longer: every tile is read at the model's input size, so the smallest face
-    found grows with the tile.
+    ``smallest`` (pixels, 0: none): where the frame's short side is longer, smaller tiles follow,
+    in rows and columns, of ``smallest`` and of each double of it still shorter than the frame.
+    Every tile is read at the model's input size, so the smallest find the smallest faces; a face
+    larger than their overlap is cut by each of them and whole in a larger one (a 12-megapixel
+    group photo lost faces 400 px wide to 768-px tiles alone, and one to those and the frame's own).
     """
     side = min(width, height)
-    if max_side and side > max_side:
-        side = max_side
-    elif max(width, height) <= side * 1.5:  # 4:3 letterboxes well enough; 16:9 does not
-        return [(0, 0, width, height)]
+    if max(width, height) <= side * 1.5:  # 4:3 letterboxes well enough; 16:9 does not
+        tiles = [(0, 0, width, height)]
+    else:
+        tiles = _grid(width, height, side)
+    smaller = smallest
+    while 0 < smaller < side:
+        tiles += _grid(width, height, smaller)
+        smaller *= 2
+    return tiles
+
+
+def _grid(width: int, height: int, side: int) -> list[tuple[int, int, int, int]]:
+    """Square tiles of ``side`` spread evenly over the frame, overlapping, row by row."""
     xs = np.linspace(0, width - side, int(np.ceil(width / side))).round().astype(int)
     ys = np.linspace(0, height - side, int(np.ceil(height / side))).round().astype(int)
     return [(int(x), int(y), int(x) + side, int(y) + side) for y in ys for x in xs]
+
+
+CUT_MARGIN = 0.02  # of a tile's side: a box this near an edge of a smaller tile inside the frame is cut there
+
+
+def read_tiles(model: BlazeFace, image_bgr: np.ndarray, tiles: Sequence[tuple[int, int, int, int]],
+               min_score: float) -> list[RawDetections]:
+    """``model`` on each of ``square_tiles``, in the frame's coordinates.
+
+    A tile smaller than the frame's short side drops what reaches one of its edges inside the
+    frame: a face it cuts, whole in a larger tile (a 400-px face in a 12-megapixel photo read
+    twice, cut and whole, was two emojis). The frame-high tiles keep all they find, as they
+    always have: no larger tile holds what they cut.
+    """
+    h, w = image_bgr.shape[:2]
+    parts = []
+    for x0, y0, x1, y1 in tiles:
+        found = model.detect(image_bgr[y0:y1, x0:x1], min_score)
+        if min(x1 - x0, y1 - y0) < min(w, h):
+            box, margin = found.boxes, CUT_MARGIN * (x1 - x0)
+            cut = (((box[:, 0] < margin) & (x0 > 0)) | ((box[:, 1] < margin) & (y0 > 0))
+                   | ((box[:, 2] > x1 - x0 - margin) & (x1 < w)) | ((box[:, 3] > y1 - y0 - margin) & (y1 < h)))
+            found = found.where(~cut)
+        parts.append(shift(found, x0, y0))
+    return parts
 
 
 def shift(det: RawDetections, dx: float, dy: float) -> RawDetections:
@@ -134,7 +170,6 @@ class BlazeFaceDetector:
             parts.append(self.short_range(image_bgr).detect(image_bgr, self.cfg.min_score))
         if self._full_range_due(len(parts[0].scores) if parts else 0):
             h, w = image_bgr.shape[:2]
-            for x0, y0, x1, y1 in square_tiles(w, h, self.cfg.max_tile):
-                tile = self.full.detect(image_bgr[y0:y1, x0:x1], self.cfg.min_score)  # type: ignore[union-attr]
-                parts.append(shift(tile, x0, y0))
+            parts += read_tiles(self.full, image_bgr, square_tiles(w, h, self.cfg.small_tile),  # type: ignore[arg-type]
+                                self.cfg.min_score)
         return finish(parts, self.cfg)

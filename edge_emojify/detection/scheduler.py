@@ -63,7 +63,7 @@ import cv2
 import numpy as np
 
 from edge_emojify.detection.blazeface import RawDetections
-from edge_emojify.detection.detector import BlazeFaceDetector, concat, finish, shift, square_tiles
+from edge_emojify.detection.detector import BlazeFaceDetector, concat, finish, read_tiles, shift, square_tiles
 from edge_emojify.resample import thumbnail
 from edge_emojify.types import Face, iou
 
@@ -226,8 +226,7 @@ class ScheduledDetector:
         faces the frame path already found in ``image`` (``known``). By the time they land, those
         faces may have moved on from there, and kept, they would start a second track where the face was."""
         parts = [self._searcher.short_range(image).detect(image, self.cfg.min_score)] if search else []
-        parts += [shift(self.inner.full.detect(image[y0:y1, x0:x1], self.cfg.min_score), x0, y0)  # type: ignore[union-attr]
-                  for x0, y0, x1, y1 in tiles]
+        parts += read_tiles(self.inner.full, image, tiles, self.cfg.min_score)  # type: ignore[arg-type]
         return _new_only(concat(parts), known)
 
     def _moved(self, image: np.ndarray) -> bool:
@@ -296,7 +295,7 @@ class ScheduledDetector:
         least = FULL_RANGE_SECONDS if tracking or not self._live else FULL_RANGE_IDLE_LIVE_SECONDS
         if since is not None and since < least:
             return []
-        tiles = square_tiles(shape[1], shape[0], self.cfg.max_tile)
+        tiles = square_tiles(shape[1], shape[0], self.cfg.small_tile)
         if since is None or tracking or since >= FULL_RANGE_IDLE_SECONDS or self._thumb_at_pass is None \
                 or self._thumb is None or self._thumb.shape != self._thumb_at_pass.shape:
             return tiles

@@ -50,8 +50,8 @@ VIDEO_SEARCH_EVERY = 8
 # Readings a second of each tracked face, as many as its expression gets (emotion.max_rate): a
 # 30 fps clip reads every other frame and places faces between readings on the others.
 VIDEO_TRACK_RATE = 15.0
-# The full-range pass's tiles at most this many of its inputs wide (``detector.max_tile``): read in
-# 1080-px tiles, shrunk 5.6 times, a 1080p photo's faces 48 px wide were found one in six.
+# The full-range pass's smallest tiles this many of its inputs wide (``detector.small_tile``): read in
+# 1080-px tiles only, shrunk 5.6 times, a 1080p photo's faces 48 px wide were found one in six.
 VIDEO_TILE_INPUTS = 4
 
 
@@ -59,14 +59,14 @@ def video_config(cfg: Config, mode: str | None = None, cover: str = "full") -> C
     """The config for a recording: the chosen mode and cover, never mirrored, no fps overlay, the
     whole frame searched every ``VIDEO_SEARCH_EVERY`` frames (a face it finds is looked back for),
     every tracked face read ``VIDEO_TRACK_RATE`` times a second (placed between readings), far faces
-    looked for in tiles of at most ``VIDEO_TILE_INPUTS`` full-range inputs, every face found covered
+    looked for in tiles down to ``VIDEO_TILE_INPUTS`` full-range inputs, every face found covered
     (``detector.max_faces`` as high as it goes: the live mirror's few bound a frame's time, and a
     class photo of 20 came out with 14 bare faces), and a face found once kept as long as any."""
     display = dataclasses.replace(cfg.display, mirror=False, show_fps=False, cover=cover,
                                   mode=mode or cfg.display.mode)
     detector = dataclasses.replace(cfg.detector, search_every=VIDEO_SEARCH_EVERY, track_rate=VIDEO_TRACK_RATE,
                                    max_crops=0, max_faces=upper_bound(DetectorConfig, "max_faces"),
-                                   max_tile=VIDEO_TILE_INPUTS * FULL_RANGE.input_size)
+                                   small_tile=VIDEO_TILE_INPUTS * FULL_RANGE.input_size)
     # A face found once is covered as long as any other: reading it again comes a frame or more later.
     tracking = dataclasses.replace(cfg.tracking, single_expire_seconds=cfg.tracking.expire_seconds)
     return dataclasses.replace(cfg, display=display, detector=detector, tracking=tracking)
