@@ -13,8 +13,7 @@ import time
 import cv2
 import numpy as np
 
-from edge_emojify import config as config_mod
-from edge_emojify.config import Config
+from edge_emojify.config import Config, override
 from edge_emojify.pipeline import build_pipeline
 from edge_emojify.render.draw import EmojiAtlas
 from edge_emojify.render.modes import FrameStats, Renderer
@@ -203,24 +202,23 @@ def coverage(cfg: Config, frames: list[Frame]) -> str:
     is the distance between their centres in the face's widths, and a face no shown box overlaps
     by ``COVERED_IOU`` is bare.
     """
-    every = config_mod.override(cfg, ["detector.max_crops=0"])
-    shown, reference = build_pipeline(cfg), build_pipeline(every)
+    shown, reference = build_pipeline(cfg), build_pipeline(override(cfg, ["detector.max_crops=0"]))
     errors, bare, total = [], 0, 0
     try:
         for frame in frames:
             mine, theirs = shown.process(frame), reference.process(frame)
-            boxes = np.array([t.face.box for t in mine.tracks] if mine else np.zeros((0, 4)), np.float32)
+            boxes = np.array([t.face.box for t in mine.tracks] if mine else [], np.float32).reshape(-1, 4)
             for track in theirs.tracks if theirs else []:
                 if track.missed:
                     continue
                 total += 1
                 face = np.asarray(track.face.box, np.float32)
-                overlap = iou(face, boxes) if len(boxes) else np.zeros(1)
-                best = int(np.argmax(overlap))
-                if overlap[best] <= COVERED_IOU:
+                overlap = iou(face, boxes)
+                if not overlap.size or overlap.max() <= COVERED_IOU:
                     bare += 1
                     continue
-                errors.append(float(np.hypot(*(_centre(boxes[best]) - _centre(face)))) / track.face.width)
+                nearest = boxes[int(np.argmax(overlap))]
+                errors.append(float(np.hypot(*(_centre(nearest) - _centre(face)))) / track.face.width)
     finally:
         shown.close()
         reference.close()
@@ -283,13 +281,14 @@ def run_bench(cfg: Config, count: int, width: int, faces: int | None = None, scr
               paced: bool = False, against_every_face: bool = False) -> int:
     frames = load_frames(cfg, count, width, faces)
     h, w = frames[0].image.shape[:2]
-    rate = f", paced at {1 / (frames[1].timestamp - frames[0].timestamp):.0f} fps" if paced and len(frames) > 1 else ""
+    period = frames[1].timestamp - frames[0].timestamp if paced and len(frames) > 1 else 0.0
+    rate = f", paced at {1 / period:.0f} fps" if period else ""
     print(f"bench: {len(frames)} frames of {w}x{h}, {cfg.emotion.threads} thread(s), "
           f"detector range {cfg.detector.range}, mode {cfg.display.mode}{rate}", flush=True)
     samples = time_pipeline(cfg, frames, paced=paced)
     print(report("edge-emojify pipeline", samples))
-    if paced and len(frames) > 1:
-        print(deadline(samples["frame"], (frames[1].timestamp - frames[0].timestamp) * 1e3))
+    if period:
+        print(deadline(samples["frame"], period * 1e3))
     if against_every_face:
         print(coverage(cfg, frames))
     if screens:

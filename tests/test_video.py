@@ -294,7 +294,8 @@ def test_a_photo_gets_every_face_covered_a_class_of_twenty_and_a_crowd_far_off(t
     # The live mirror handles the 6 largest faces a frame (detector.max_faces) and reads far faces in
     # tiles as tall as the frame; a photo or recording covers every face it finds, and a 1080p one
     # is read in tiles of four full-range inputs as well, in which faces 48 px wide are found. A
-    # 12-megapixel photo's faces 400 px wide straddle those small tiles: the frame-high tile reads them.
+    # 12-megapixel photo's faces 400 px wide straddle those small tiles, which drop them; the tiles
+    # twice as large hold them whole.
     import cv2
     from photos import group
 
