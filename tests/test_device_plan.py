@@ -39,6 +39,24 @@ def test_packed_dataset_holds_the_very_faces_of_the_folder(tmp_path):
     assert packed.images[val].tobytes() == load(data).split("Training").images[val].tobytes()  # same split hash
 
 
+def test_the_headers_every_jpeg_shares_are_packed_once_and_older_packs_still_load(tmp_path):
+    data = write_folder(tmp_path / "fer", suffix=".jpg")
+    folder = load_folder(data, splits=("train",))
+    jpegs = [(data / rel).read_bytes() for rel in folder.paths]
+    save_npz(folder, tmp_path / "train.npz", root=data)
+    with np.load(tmp_path / "train.npz") as z:
+        fields = dict(z)
+    head, tail = fields["head"].tobytes(), fields["tail"].tobytes()
+    assert len(head) > 300 and all(j.startswith(head) and j.endswith(tail) for j in jpegs)  # the JPEG headers
+    assert fields["files"].size == sum(map(len, jpegs)) - len(jpegs) * (len(head) + len(tail))
+    # A pack written before the headers were shared: each file whole, no head or tail.
+    whole = {k: v for k, v in fields.items() if k not in ("head", "tail")}
+    whole["files"] = np.frombuffer(b"".join(jpegs), np.uint8)
+    whole["offsets"] = np.cumsum([0] + [len(j) for j in jpegs], dtype=np.int64)
+    np.savez(tmp_path / "old.npz", **whole)
+    assert np.array_equal(load(tmp_path / "old.npz").images, folder.images)
+
+
 def test_faces_from_the_csv_are_packed_losslessly(tmp_path):
     path, images, _ = write_csv(tmp_path / "fer2013.csv")
     save_npz(load_csv(path), tmp_path / "all.npz")

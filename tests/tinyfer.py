@@ -27,14 +27,15 @@ def tiny_images(per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(images), np.array(labels)
 
 
-def write_folder(root: Path, per_class: int = 12, test_per_class: int = 4) -> Path:
+def write_folder(root: Path, per_class: int = 12, test_per_class: int = 4, suffix: str = ".png") -> Path:
+    """The Kaggle layout; PNG (lossless, to compare with the CSV) or ``.jpg`` like the real files."""
     for split, n, seed in (("train", per_class, 0), ("test", test_per_class, 1)):
         images, labels = tiny_images(n, seed)
         for i, (img, label) in enumerate(zip(images, labels, strict=True)):
             folder = root / split / EMOTIONS[label]
             folder.mkdir(parents=True, exist_ok=True)
             prefix = "Training" if split == "train" else ("PublicTest" if i % 2 else "PrivateTest")
-            Image.fromarray(img).save(folder / f"{prefix}_{1000 + i}.png")  # lossless, to compare with CSV
+            Image.fromarray(img).save(folder / f"{prefix}_{1000 + i}{suffix}")
     return root
 
 
