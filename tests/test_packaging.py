@@ -22,3 +22,6 @@ def test_wheel_ships_models_emojis_and_sample(tmp_path):
                    "edge_emojify/emojis/LICENSE.txt", "edge_emojify/data/sample.mp4"):
         assert needed in names, needed
     assert not any(n.startswith(("tests/", "convert/")) for n in names)
+    # The licence as an SPDX expression: setuptools refuses the older table form after 2027-02-18.
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    assert "License-Expression: MIT" in zipfile.ZipFile(wheel).read(metadata).decode()
