@@ -127,7 +127,8 @@ def create_app(remote: Remote) -> web.Application:
         if not auth.token_matches(given, remote.cfg.token):
             log.warning("web: failed login from %s", request.remote)
             return page("login.html", status=401)
-        response = web.HTTPSeeOther("/")
+        # A plain 303 response, not web.HTTPSeeOther: aiohttp deprecates returning its exceptions.
+        response = web.Response(status=303, headers={"Location": "/"})
         response.set_cookie(auth.COOKIE, auth.session_value(remote.cfg.token), httponly=True, samesite="Strict",
                             path="/", max_age=30 * 86400)
         return response
