@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,8 +180,6 @@ def save_npz(data: FerSet, path: str | Path, root: str | Path | None = None) -> 
     the decoded pixels goes along, so the loader can tell whether its image decoder sees the same
     faces as this one did.
     """
-    import os
-
     from PIL import Image
 
     blobs = []

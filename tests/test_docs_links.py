@@ -7,6 +7,7 @@ renamed section must not leave them at a dead link.
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 
 
+@cache  # a page's anchors are looked up once for every link to it
 def anchors(page: Path) -> set[str]:
     """The anchors GitHub makes for a page: each heading's text in lower case, punctuation dropped,
     spaces as hyphens (a repeated heading gets -1, -2 …), and every explicit ``<a id="…">``."""
