@@ -1,15 +1,11 @@
 """The shipped int8 model is what ``convert.convert_tflite`` makes of the classifier kept beside it.
 
 ``models/training/best.keras`` is the float classifier the card names as the conversion's input;
-converting it again with the card's own command must give the shipped model back. Not byte for
-byte: calibration sums float activations, whose last bits depend on the machine (its vector
-instructions, the numerical libraries beside TensorFlow), so a rebuild elsewhere differs in some
-bytes (1,295 of 1.87 M here against the shipped file, made in another session; two rebuilds on
-one machine are identical). What must hold is everything those bits cannot move: the same graph,
-quantisation scales equal to a float32's rounding (measured: 6e-7 relative at most), int8 weights
-at most one step apart, and the same readings (all 7,178 test faces read alike). Another
-calibration sample (seed 1 instead of 0) moves the scales by 5 % (median; up to 16 %) and changes
-1 % of the test readings, so this fails for any real change of the conversion, the
+converting it again with the card's own command must give the shipped model back, up to the last
+bits of calibration's float sums, which depend on the machine (convert/README.md, "Rebuilding the
+shipped file", has the measurements): the same graph, quantisation scales equal to a float32's
+rounding, int8 weights at most one step apart, and the same readings. Another calibration sample
+moves the scales by about 5 %, so this fails for any real change of the conversion, the
 calibration faces or the classifier.
 """
 
