@@ -35,3 +35,12 @@ def fer_test(fer_dir):
     from convert.fer_data import load_folder
 
     return load_folder(fer_dir, splits=("test",))
+
+
+@pytest.fixture(scope="session")
+def fer_private_subset(fer_test):
+    """The fixed subset the shipped model is held to: every 5th PrivateTest face (718)."""
+    import numpy as np
+
+    private = fer_test.split("PrivateTest")
+    return private.select(np.arange(0, len(private), 5))
