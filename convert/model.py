@@ -42,8 +42,14 @@ def build_classifier(widths: Sequence[int] = (16, 32, 64, 128), dropout: float =
 
 
 def build_augmenter(seed: int) -> keras.Sequential:
-    """Geometric and photometric jitter that mimics what a live camera crop varies in."""
-    return keras.Sequential(
+    """Geometric and photometric jitter that mimics what a live camera crop varies in.
+
+    RandomRotation, RandomZoom and RandomTranslation say they cannot be XLA-compiled (true of
+    TensorFlow's transform op), and Keras then runs the whole training step without XLA. TensorFlow
+    still runs that as a graph; JAX runs it op by op, which cost a whole GPU run (convert/README,
+    speed section). Under JAX these layers are plain jnp code, so they are marked compilable there.
+    """
+    augmenter = keras.Sequential(
         [
             layers.RandomFlip("horizontal", seed=seed),
             layers.RandomRotation(12 / 360, fill_mode="nearest", seed=seed + 1),
@@ -55,6 +61,10 @@ def build_augmenter(seed: int) -> keras.Sequential:
         ],
         name="augment",
     )
+    if keras.backend.backend() == "jax":
+        for layer in augmenter.layers:
+            layer.supports_jit = True
+    return augmenter
 
 
 def training_model(classifier: keras.Model, seed: int) -> keras.Model:

@@ -310,12 +310,14 @@ def start(args: argparse.Namespace, data: TrainingData, command: str) -> Any:
     (args.out / "config.json").write_text(json.dumps(
         {**{k: str(v) for k, v in vars(args).items() if k != "teacher"},  # teachers: below
          "command": command, "params": classifier.count_params(), "backend": keras.backend.backend(),
+         "xla": bool(model.jit_compile),  # JAX without XLA runs op by op (see model.build_augmenter)
          "validation_sha256": data.validation_sha256,
          **({"loss": {"name": "logit-adjusted cross-entropy (Menon et al. 2021)", "tau": args.logit_adjust,
                       "prior": [round(float(v), 6) for v in data.prior]}} if data.shift else {}),
          "teachers": [teacher_record(t) for t in args.teacher],
          **({"teachers_validation": teachers_val} if teachers_val else {})}, indent=2))
-    print(f"classifier: {classifier.count_params():,} parameters", flush=True)
+    print(f"classifier: {classifier.count_params():,} parameters; training step "
+          f"{'compiled by XLA' if model.jit_compile else 'without XLA'}", flush=True)
     return model
 
 

@@ -308,6 +308,8 @@ def test_plan_trains_on_jax_without_keras_installed_and_converts_back_here(tmp_p
     [summary] = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"{fm}:")]
     assert f"teachers together {together:.4f}" in summary
     assert config["backend"] == "jax" and len(config["teachers"]) == 2 and (fm / "curve.png").is_file()
+    # Every run's step compiled by XLA: without it JAX runs op by op, 1 s a step on the GPU.
+    assert all(json.loads((tmp_path / "runs" / name / "config.json").read_text())["xla"] for name in ("a", "b", "fm"))
     assert "--teacher " + str(tmp_path / "device-runs" / "a" / "best.keras") in config["command"]
     with (tmp_path / "runs" / "a" / "log.csv").open() as fh:
         losses = [float(row["loss"]) for row in csv.DictReader(fh)]
