@@ -140,7 +140,7 @@ def _pump(proc: subprocess.Popen, own: Path, name: str, log: io.TextIOBase, lock
             with lock:
                 log.write(f"[{name}] {line}")
                 log.flush()
-                if line.startswith(("epoch ", "time budget", "done", "error", "Traceback", "classifier")):
+                if line.startswith(("backend ", "epoch ", "time budget", "done", "error", "Traceback", "classifier")):
                     print(f"[{name}] {line}", end="", flush=True)
 
 

@@ -384,6 +384,19 @@ def fit(args: argparse.Namespace, model: Any, data: TrainingData, state: dict) -
     return checkpoint.best_val
 
 
+def compute_device(backend: str) -> str:
+    """What the step runs on, for the first line of the log: a GPU machine falling back to its CPU
+    shows at once, not after the first epoch takes minutes."""
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        return device.platform if device.device_kind == device.platform else f"{device.platform} ({device.device_kind})"
+    import tensorflow as tf
+
+    return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     check_args(args)
@@ -393,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.split_seed is None:
         args.split_seed = args.seed
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"backend {keras.backend.backend()}; loading {args.data}", flush=True)
+    backend = keras.backend.backend()
+    print(f"backend {backend} on {compute_device(backend)}; loading {args.data}", flush=True)
     data = prepare_data(args)
     if args.resume and (args.out / "last.keras").exists():
         model, state = resume(args)
