@@ -392,9 +392,11 @@ def compute_device(backend: str) -> str:
 
         device = jax.devices()[0]
         return device.platform if device.device_kind == device.platform else f"{device.platform} ({device.device_kind})"
-    import tensorflow as tf
+    if backend == "tensorflow":
+        import tensorflow as tf
 
-    return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+        return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+    return "its default device"
 
 
 def main(argv: list[str] | None = None) -> int:
