@@ -21,8 +21,9 @@ from edge_emojify.types import Face
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "emotion.tflite"
 # The shipped int8 model must beat this on the fixed subset (conftest's fer_private_subset: every
-# 5th PrivateTest face, 718; s2w40fm scores 69.9 %): a retrained model that falls below it should not ship.
-ACCURACY_FLOOR = 0.67
+# 5th PrivateTest face, 718; longfm scores 69.8 %, s2w40fm before it 69.9 %): a retrained model that
+# falls below it should not ship.
+ACCURACY_FLOOR = 0.68
 
 
 @pytest.fixture(scope="module")
