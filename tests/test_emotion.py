@@ -85,10 +85,9 @@ def test_rejects_crops_of_the_wrong_shape(model):
 
 
 def test_accuracy_on_fixed_fer2013_subset(model, fer_private_subset):
-    subset = fer_private_subset
-    pred = model.predict_crops(subset.images).argmax(1)
-    accuracy = float((pred == subset.labels).mean())
-    assert accuracy > ACCURACY_FLOOR, f"accuracy {accuracy:.3f} on {len(subset)} PrivateTest faces"
+    pred = model.predict_crops(fer_private_subset.images).argmax(1)
+    accuracy = float((pred == fer_private_subset.labels).mean())
+    assert accuracy > ACCURACY_FLOOR, f"accuracy {accuracy:.3f} on {len(fer_private_subset)} PrivateTest faces"
 
 
 @pytest.mark.parametrize("change,message", [
